@@ -1,0 +1,57 @@
+# Heartline developer commands. Everything a target needs is installed here,
+# into .venv, so that `make test` works on a machine with only Python 3.11+.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp records that the editable installs match the packaging files;
+# it is rebuilt only when one of them changes.
+STAMP := $(VENV)/.installed
+PACKAGING := pyproject.toml protocol/pyproject.toml
+# Coverage floor for the sans-I/O protocol package (branch coverage).
+PROTOCOL_COVERAGE := 95
+
+.PHONY: help run test lint format bench vectors clean
+
+help:
+	@echo "make run     start the hub (arrives with the hub, issue #4)"
+	@echo "make test    set up .venv, run ruff, mypy and the whole test suite"
+	@echo "make lint    ruff and mypy only"
+	@echo "make format  apply ruff's formatter and safe fixes"
+	@echo "make bench   codec benchmark (frames/s and us/frame per frame type)"
+	@echo "make vectors regenerate protocol/vectors/*.json"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is required (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python $(PACKAGING)
+	$(BIN)/python -m pip install --quiet -e 'protocol[dev]'
+	touch $(STAMP)
+
+run:
+	@echo "The hub arrives with issue #4; until then there is nothing to run."
+	@exit 1
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=$(PROTOCOL_COVERAGE)
+
+bench: $(STAMP)
+	$(BIN)/python bench/codec.py
+
+vectors: $(STAMP)
+	$(BIN)/python protocol/vectors/generate.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage

@@ -1,0 +1,167 @@
+"""Bytes to frames and back (SPEC.md 3 and 4).
+
+``encode`` turns a frame into the bytes of one WebSocket binary message.
+``decode_from_client`` (used by a hub) and ``decode_from_hub`` (used by a
+client) turn the bytes of one message into a frame, or raise
+:class:`ProtocolError` with a stable code; no other exception escapes them,
+whatever the bytes. Checks run cheapest first: the size before any
+unpacking, then msgpack itself (with duplicate keys refused, which msgpack
+would silently merge), then nesting depth, then the frame's own fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgpack
+
+from .errors import ErrorCode, ProtocolError
+from .fields import check_id
+from .frames import CLIENT_FRAMES, HUB_FRAMES, ClientFrame, Frame, HubFrame, Pong, Signal
+from .limits import DEFAULT_LIMITS, Limits
+from .signals import NeedSpace
+from .wire import WireMap
+
+__all__ = ["MAX_DEPTH", "MAX_HUB_FRAME_BYTES", "decode_from_client", "decode_from_hub", "encode"]
+
+MAX_DEPTH = 16
+"""Containers nested deeper than this anywhere in a frame make it a bad frame."""
+
+MAX_HUB_FRAME_BYTES = 1 << 20
+"""The largest message a client must accept from a hub (a welcome with a full state)."""
+
+F = TypeVar("F", ClientFrame, HubFrame)
+
+
+def encode(frame: Frame) -> bytes:
+    """The bytes of one binary WebSocket message carrying ``frame``."""
+    wire = {"type": frame.type}
+    wire.update(frame.to_map())
+    return msgpack.packb(wire, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_from_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:
+    """A frame a client sent, checked against the hub's ``limits``."""
+    frame = _decode(data, CLIENT_FRAMES, limits.max_frame_bytes, "client")
+    if isinstance(frame, Signal) and isinstance(frame.body, NeedSpace):
+        _check_duration(frame.body.duration, limits, frame.id)
+    return frame
+
+
+def decode_from_hub(data: bytes) -> HubFrame:
+    """A frame a hub sent."""
+    frame = _decode(data, HUB_FRAMES, MAX_HUB_FRAME_BYTES, "hub")
+    if isinstance(frame, Pong) and frame.now is None:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "now: required in a hub's pong", field="now")
+    return frame
+
+
+def _decode(data: bytes, frame_types: dict[str, type[F]], max_bytes: int, sender: str) -> F:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame is a binary message of msgpack")
+    if len(data) > max_bytes:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds the limit of {max_bytes}"
+        )
+    wire = _unpack_map(data)
+    frame_type = wire.get("type")
+    if type(frame_type) is not str:
+        raise ProtocolError(ErrorCode.BAD_FRAME, "type: a frame needs a string type", field="type")
+    frame_class = frame_types.get(frame_type)
+    if frame_class is None:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"type: {frame_type[:32]!r} is not a frame a {sender} sends in protocol v1",
+            field="type",
+            id=_readable_id(wire),
+        )
+    try:
+        return frame_class.from_map(wire)
+    except ProtocolError as error:
+        error.id = _readable_id(wire)
+        raise
+
+
+def _unpack_map(data: bytes) -> WireMap:
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            object_pairs_hook=_map_without_duplicates,
+            ext_hook=_refuse_ext,
+        )
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError) as error:
+        raise ProtocolError(ErrorCode.BAD_FRAME, _unpack_failure(error)) from None
+    if type(value) is not dict:
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame is a msgpack map")
+    _check_values(value, MAX_DEPTH)
+    return value
+
+
+def _unpack_failure(error: Exception) -> str:
+    if isinstance(error, msgpack.ExtraData):
+        return "more than one msgpack value in one message"
+    if isinstance(error, UnicodeDecodeError):
+        return "a string is not valid UTF-8"
+    if isinstance(error, msgpack.StackError):
+        return f"nested deeper than {MAX_DEPTH} levels"
+    if "map key" in str(error):
+        return "map keys must be strings"
+    return "not valid msgpack (truncated or malformed)"
+
+
+def _map_without_duplicates(pairs: list[tuple[Any, Any]]) -> WireMap:
+    """Build a map, refusing the duplicate and binary keys msgpack would accept."""
+    wire = dict(pairs)
+    if len(wire) != len(pairs):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a map has the same key twice")
+    if not all(type(key) is str for key in wire):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "map keys must be strings")
+    return wire
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    del data
+    raise ProtocolError(ErrorCode.BAD_FRAME, f"msgpack extension type {code} is not used")
+
+
+def _check_values(value: Any, allowed_depth: int) -> None:
+    """Refuse what the unpacker lets through: deep nesting and its built-in timestamps.
+
+    msgpack decodes the timestamp extension (type -1) itself, without
+    calling ``ext_hook``, so it is found here.
+    """
+    if type(value) is dict:
+        children: Any = value.values()
+    elif type(value) is list:
+        children = value
+    elif type(value) is msgpack.Timestamp:
+        raise ProtocolError(ErrorCode.BAD_FRAME, "msgpack extension type -1 is not used")
+    else:
+        return
+    if allowed_depth == 0:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"nested deeper than {MAX_DEPTH} levels")
+    for child in children:
+        _check_values(child, allowed_depth - 1)
+
+
+def _readable_id(wire: WireMap) -> str | None:
+    """The frame's client message id, if it has one that could be echoed back."""
+    try:
+        return check_id(wire.get("id"), "id")
+    except ProtocolError:
+        return None
+
+
+def _check_duration(duration: int, limits: Limits, frame_id: str) -> None:
+    if not limits.min_space_seconds <= duration <= limits.max_space_seconds:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"duration: must be between {limits.min_space_seconds} and "
+            f"{limits.max_space_seconds} seconds, got {duration}",
+            field="duration",
+            id=frame_id,
+        )
