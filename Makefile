@@ -14,7 +14,7 @@ PROTOCOL_COVERAGE := 95
 .PHONY: help run test lint format bench vectors clean
 
 help:
-	@echo "make run     start the hub (arrives with the hub, issue #4)"
+	@echo "make run     start the hub on 127.0.0.1:8080 (embedded Valkey unless REDIS_URL is set)"
 	@echo "make test    set up .venv, run ruff, mypy and the whole test suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make format  apply ruff's formatter and safe fixes"
@@ -28,12 +28,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python $(PACKAGING)
-	$(BIN)/python -m pip install --quiet -e 'protocol[dev]'
+	$(BIN)/python -m pip install --quiet -e 'protocol[dev]' -e '.[dev]'
 	touch $(STAMP)
 
-run:
-	@echo "The hub arrives with issue #4; until then there is nothing to run."
-	@exit 1
+# Settings come from the environment (REDIS_URL, HEARTLINE_*) or from ARGS,
+# e.g. `make run ARGS="--port 9000"`; `$(BIN)/heartline-hub --help` lists them.
+run: $(STAMP)
+	$(BIN)/heartline-hub $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

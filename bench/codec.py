@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgpack
+
 from heartline_protocol import (
     DEFAULT_LIMITS,
     Ack,

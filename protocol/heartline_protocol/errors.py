@@ -76,7 +76,8 @@ class ProtocolError(ValueError):
     ``field`` names the offending field (dotted for nested fields, such as
     ``resume.seq``) when one is to blame. ``id`` is the client message id of
     the offending frame when it could be read, so that the hub's ``error``
-    frame can name the request it answers.
+    frame can name the request it answers. ``retry_after_ms`` says when to try
+    again, for the retryable codes.
     """
 
     def __init__(
@@ -86,12 +87,14 @@ class ProtocolError(ValueError):
         *,
         field: str | None = None,
         id: str | None = None,
+        retry_after_ms: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
         self.id = id
+        self.retry_after_ms = retry_after_ms
 
     def __repr__(self) -> str:
         return f"ProtocolError({self.code.value!r}, {self.message!r}, field={self.field!r})"

@@ -375,7 +375,13 @@ class Error:
     @classmethod
     def from_exception(cls, error: ProtocolError) -> Error:
         """The frame that tells a client why its frame was refused."""
-        return cls(code=error.code, message=error.message, id=error.id, field=error.field)
+        return cls(
+            code=error.code,
+            message=error.message,
+            id=error.id,
+            field=error.field,
+            retry_after_ms=error.retry_after_ms,
+        )
 
 
 ClientFrame = Hello | Signal | Received | Sync | Ping | Pong

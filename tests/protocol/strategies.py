@@ -27,6 +27,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgpack
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
 from heartline_protocol import (
     CLIENT_FRAMES,
     DEFAULT_LIMITS,
@@ -77,8 +80,6 @@ from heartline_protocol import (
     Wish,
     encode,
 )
-from hypothesis import strategies as st
-from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "CLIENT_FRAME_STRATEGIES",

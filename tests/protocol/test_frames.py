@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from heartline_protocol import (
     Error,
     ErrorCode,
@@ -108,3 +109,8 @@ def test_a_need_space_event_carries_its_end() -> None:
     with pytest.raises(ProtocolError) as raised:
         Event(seq=1, id="e1", at=1000, member="m_A", body=NeedSpace(duration=60))
     assert raised.value.field == "until"
+
+
+def test_retry_after_travels_from_the_exception_to_the_frame() -> None:
+    error = ProtocolError(ErrorCode.RATE_LIMITED, "too many signals", id="c-3", retry_after_ms=250)
+    assert Error.from_exception(error).retry_after_ms == 250

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from heartline_protocol import ErrorCode, Position, ProtocolError, can_resume
 
 LOG = Position(seq=120, epoch="e1")

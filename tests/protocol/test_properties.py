@@ -27,6 +27,9 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
 from heartline_protocol import (
     CLIENT_FRAMES,
     DEFAULT_LIMITS,
@@ -43,9 +46,6 @@ from heartline_protocol import (
     decode_from_hub,
     encode,
 )
-from hypothesis import event, given, settings
-from hypothesis import strategies as st
-
 from tests.protocol.strategies import (
     CLIENT_FRAME_STRATEGIES,
     CLIENT_SIGNAL_BODIES,

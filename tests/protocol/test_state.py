@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+
 from heartline_protocol import (
     STATUS_TRANSITIONS,
     Bid,

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import pytest
 import umsgpack
+
 from heartline_protocol import (
     CLIENT_FRAMES,
     EVENT_KINDS,

@@ -1,0 +1,242 @@
+"""Live fan-out: the local index of sessions by pair, fed by pub/sub.
+
+Each stored event is published on its pair's channel as ``e<seq>:<at>:<frame>``
+(see store/lua/append.lua). This hub subscribes to the channel of every pair
+it has a session of, and a :class:`Room` per pair forwards each event to its
+sessions in sequence order. Pub/sub may lose messages (a dropped connection,
+a subscriber cut off by Redis); the log does not. So a room that sees a gap
+in sequence numbers reads the missing events from the log first, and after
+the subscription reconnects every room catches up from the log: an event is
+late at worst, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Protocol
+
+import structlog
+
+from heartline_protocol import CloseCode
+
+from .clock import now_ms
+from .journal import Journal
+from .metrics import DELIVERY_LATENCY
+from .store import Store, StoreUnavailable, Subscription
+
+__all__ = ["Fanout", "Listener", "Room"]
+
+log = structlog.get_logger(__name__)
+
+HEAL_BATCH = 500
+CATCH_UP_INTERVAL_S = 5.0
+RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class Listener(Protocol):
+    """What a room needs of a session."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    def deliver(self, seq: int, frame: bytes) -> None: ...
+
+    def end(self, code: CloseCode, reason: str) -> None: ...
+
+
+class Room:
+    """The sessions of one pair on this hub, and the last event forwarded to them."""
+
+    def __init__(self, pair_id: str) -> None:
+        self.pair_id = pair_id
+        self.listeners: set[Listener] = set()
+        self.last_seq = 0
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.lock = asyncio.Lock()
+
+    def forward(self, seq: int, frame: bytes) -> None:
+        """Send an event to every session, unless it was already forwarded."""
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        for listener in tuple(self.listeners):
+            listener.deliver(seq, frame)
+
+    def end_device(self, device_id: str, code: CloseCode, reason: str) -> None:
+        for listener in tuple(self.listeners):
+            if listener.device_id == device_id:
+                listener.end(code, reason)
+
+    def end_all(self, code: CloseCode, reason: str) -> None:
+        for listener in tuple(self.listeners):
+            listener.end(code, reason)
+
+
+class Fanout:
+    def __init__(self, store: Store, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+        self._rooms: dict[str, Room] = {}
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = asyncio.Event()
+
+    def serves(self, pair_id: str) -> bool:
+        """Whether this hub has a session of the pair."""
+        return pair_id in self._rooms
+
+    @property
+    def rooms(self) -> Iterator[Room]:
+        return iter(tuple(self._rooms.values()))
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._catch_up())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._subscription is not None:
+            await self._subscription.close()
+
+    async def attach(self, pair_id: str, listener: Listener, timeout: float = 5.0) -> Room:
+        """Add a session to its pair's room, subscribing first if it is the pair's first.
+
+        Returns once the subscription is confirmed, so that every event stored
+        from then on reaches the listener.
+        """
+        room = self._rooms.get(pair_id)
+        if room is None:
+            room = self._rooms[pair_id] = Room(pair_id)
+            await self._subscribe(room)
+        room.listeners.add(listener)
+        try:
+            await asyncio.wait_for(asyncio.shield(room.subscribed), timeout)
+        except TimeoutError:
+            room.listeners.discard(listener)
+            raise StoreUnavailable("pub/sub subscription not confirmed") from None
+        return room
+
+    async def detach(self, pair_id: str, listener: Listener) -> None:
+        room = self._rooms.get(pair_id)
+        if room is None:
+            return
+        room.listeners.discard(listener)
+        if not room.listeners and self._rooms.get(pair_id) is room:
+            del self._rooms[pair_id]
+            self._journal.forget(pair_id)
+            if self._subscription is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await self._subscription.unsubscribe(pair_id)
+
+    async def _subscribe(self, room: Room) -> None:
+        if self._subscription is not None and self.connected.is_set():
+            try:
+                await self._subscription.subscribe([room.pair_id])
+            except StoreUnavailable:
+                self.connected.clear()
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._connect()
+                attempt = 0
+                await self._pump()
+            except StoreUnavailable as error:
+                self.connected.clear()
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                attempt += 1
+                log.warning("pubsub_lost", error=str(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+
+    async def _connect(self) -> None:
+        """A fresh subscription to every room, then catch every room up from the log."""
+        if self._subscription is not None:
+            await self._subscription.close()
+        self._subscription = self._store.subscription()
+        for room in self.rooms:
+            if room.subscribed.done():
+                room.subscribed = asyncio.get_running_loop().create_future()
+        await self._subscription.subscribe([room.pair_id for room in self.rooms])
+        self.connected.set()
+
+    async def _pump(self) -> None:
+        assert self._subscription is not None
+        while True:
+            message = await self._subscription.next_message(timeout=1.0)
+            if message is None:
+                continue
+            kind, pair_id, payload = message
+            room = self._rooms.get(pair_id)
+            if room is None:
+                continue
+            async with room.lock:
+                if kind == "subscribe":
+                    await self._open_room(room)
+                else:
+                    await self._dispatch(room, payload)
+
+    async def _open_room(self, room: Room) -> None:
+        """The subscription is live: set where the room stands, or catch it up."""
+        snapshot_version = await self._version(room.pair_id)
+        if room.last_seq == 0 and not room.subscribed.done():
+            room.last_seq = snapshot_version
+        else:
+            await self._heal(room, snapshot_version)
+        if not room.subscribed.done():
+            room.subscribed.set_result(None)
+
+    async def _dispatch(self, room: Room, payload: bytes) -> None:
+        if payload[:1] == b"e":
+            seq, at, frame = payload[1:].split(b":", 2)
+            DELIVERY_LATENCY.observe(max(0, now_ms() - int(at)) / 1000)
+            await self._event(room, int(seq), frame)
+        elif payload[:1] == b"r":
+            room.end_device(payload[1:].decode(), CloseCode.UNAUTHORIZED, "device revoked")
+        elif payload[:1] == b"u":
+            room.end_all(CloseCode.UNPAIRED, "unpaired")
+
+    async def _event(self, room: Room, seq: int, frame: bytes) -> None:
+        if seq <= room.last_seq:
+            return
+        if seq > room.last_seq + 1:
+            await self._heal(room, seq - 1)
+        self._journal.observe(room.pair_id, seq, frame)
+        room.forward(seq, frame)
+
+    async def _heal(self, room: Room, through: int) -> None:
+        """Forward the events after the room's last one, up to ``through``, from the log."""
+        while room.last_seq < through:
+            events = await self._store.read_events(room.pair_id, room.last_seq, HEAL_BATCH)
+            if not events:
+                return
+            for seq, frame in events:
+                if seq > through:
+                    return
+                self._journal.observe(room.pair_id, seq, frame)
+                room.forward(seq, frame)
+            log.info("fanout_healed", pair=room.pair_id, through=room.last_seq)
+
+    async def _catch_up(self) -> None:
+        """Heal rooms whose last event was lost on a quiet pair (no later event shows the gap)."""
+        while True:
+            await asyncio.sleep(CATCH_UP_INTERVAL_S)
+            rooms = [room for room in self.rooms if room.subscribed.done()]
+            if not rooms or not self.connected.is_set():
+                continue
+            try:
+                versions = await self._store.versions([room.pair_id for room in rooms])
+                for room, version in zip(rooms, versions, strict=True):
+                    async with room.lock:
+                        await self._heal(room, version)
+            except StoreUnavailable as error:
+                log.warning("catch_up_failed", error=str(error))
+
+    async def _version(self, pair_id: str) -> int:
+        snapshot = await self._store.load(pair_id)
+        return 0 if snapshot is None else snapshot.version

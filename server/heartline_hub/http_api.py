@@ -1,0 +1,298 @@
+"""The HTTP API beside the WebSocket: pairing and devices, JSON under ``/v1``.
+
+=======  =====================  ==========================================
+method   path                   does
+=======  =====================  ==========================================
+POST     /v1/pairs              create a pair: first member, device, token,
+                                invite code
+POST     /v1/pairs/join         join with an invite code (single use,
+                                expires, attempts rate-limited per address)
+POST     /v1/pair/invite        a new invite code while the partner has not
+                                joined (full scope)
+DELETE   /v1/pair               unpair: erase every key of the pair
+                                (full scope)
+GET      /v1/devices            the caller's member's devices
+POST     /v1/devices            add a device to the caller's membership
+                                (full scope)
+DELETE   /v1/devices/{device}   revoke one of the member's devices; its
+                                connections close within a second
+=======  =====================  ==========================================
+
+Authenticated requests carry ``Authorization: Bearer <token>``; a token
+never travels in a URL. Errors are ``{"error": {"code", "message"}}`` with
+the protocol's error codes (SPEC.md 8.1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from heartline_protocol import ErrorCode
+
+from . import decisions
+from .auth import (
+    authenticate,
+    bearer_token,
+    hash_secret,
+    new_id,
+    new_invite_code,
+    new_token,
+    normalize_invite_code,
+)
+from .clock import now_ms
+from .journal import PairGone
+from .node import Node
+from .store import DeviceKind, DeviceRecord, Scope, StoreUnavailable, TokenRecord
+
+__all__ = ["add_routes", "error_response"]
+
+E = TypeVar("E", bound=StrEnum)
+MAX_NAME_CHARS = 64
+JOIN_WINDOW_S = 60
+STATUS = {
+    ErrorCode.BAD_FRAME: 400,
+    ErrorCode.INVALID_FIELD: 400,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: ErrorCode, message: str, *, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, node: Node) -> None:
+    api = _Api(node)
+    app.router.add_post("/v1/pairs", _json_errors(api.create_pair))
+    app.router.add_post("/v1/pairs/join", _json_errors(api.join_pair))
+    app.router.add_post("/v1/pair/invite", _json_errors(api.new_invite))
+    app.router.add_delete("/v1/pair", _json_errors(api.unpair))
+    app.router.add_get("/v1/devices", _json_errors(api.list_devices))
+    app.router.add_post("/v1/devices", _json_errors(api.add_device))
+    app.router.add_delete("/v1/devices/{device}", _json_errors(api.revoke_device))
+
+
+def _json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            response = error_response(STATUS[error.code], error.code.value, error.message)
+            if error.retry_after_s is not None:
+                response.headers["Retry-After"] = str(error.retry_after_s)
+            return response
+        except StoreUnavailable:
+            response = error_response(503, "unavailable", "storage unavailable, retry")
+            response.headers["Retry-After"] = "1"
+            return response
+        except PairGone:
+            return error_response(404, "not_found", "the pair no longer exists")
+
+    return wrapped
+
+
+class _Api:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._store = node.store
+
+    async def create_pair(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        kind, name = _device_kind(body.get("device")), _device_name(body.get("device"))
+        pair_id, member = new_id("p"), new_id("m")
+        device, token = self._new_device(member, kind, Scope.FULL, name)
+        code = new_invite_code()
+        code_hash = hash_secret(normalize_invite_code(code))
+        now = now_ms()
+        if not await self._store.create_pair(
+            pair_id, device, invite_hash=code_hash, epoch=new_id("ep"), now=now
+        ):
+            raise ApiError(ErrorCode.CONFLICT, "pair id taken, retry")
+        await self._store.save_token(device.token_hash, _token_record(pair_id, device))
+        await self._store.save_invite(code_hash, pair_id, self._node.settings.invite_ttl_s)
+        await self._node.journal.record(pair_id, decisions.joined(member, device.id))
+        invite = self._invite_json(code, now)
+        return _created({"pair": pair_id, "member": member, "device": device.id,
+                         "token": token, "invite": invite})  # fmt: skip
+
+    async def join_pair(self, request: web.Request) -> web.Response:
+        await self._limit_join_attempts(request)
+        body = await _body(request)
+        code = body.get("code")
+        if not isinstance(code, str) or not 1 <= len(code) <= 32:
+            raise ApiError(ErrorCode.INVALID_FIELD, "code: the invite code is required")
+        kind, name = _device_kind(body.get("device")), _device_name(body.get("device"))
+        code_hash = hash_secret(normalize_invite_code(code))
+        pair_id = await self._store.redeem_invite(code_hash)
+        if pair_id is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "code: unknown, used or expired invite code")
+        member = new_id("m")
+        device, token = self._new_device(member, kind, Scope.FULL, name)
+        joined = await self._store.join_pair(pair_id, device, invite_hash=code_hash, now=now_ms())
+        if joined != 1:
+            raise ApiError(ErrorCode.NOT_FOUND, "code: unknown, used or expired invite code")
+        await self._store.save_token(device.token_hash, _token_record(pair_id, device))
+        await self._node.journal.record(pair_id, decisions.joined(member, device.id))
+        partner = [m for m in await self._store.members(pair_id) if m != member]
+        return _created({"pair": pair_id, "member": member, "device": device.id, "token": token,
+                         "partner": partner[0] if partner else None})  # fmt: skip
+
+    async def new_invite(self, request: web.Request) -> web.Response:
+        identity = await self._identity(request, manage=True)
+        if len(await self._store.members(identity.pair)) >= 2:
+            raise ApiError(ErrorCode.CONFLICT, "your partner has already joined")
+        code = new_invite_code()
+        code_hash = hash_secret(normalize_invite_code(code))
+        await self._store.replace_invite(identity.pair, code_hash, self._node.settings.invite_ttl_s)
+        return _created({"invite": self._invite_json(code, now_ms())})
+
+    async def unpair(self, request: web.Request) -> web.Response:
+        identity = await self._identity(request, manage=True)
+        await self._store.erase_pair(identity.pair)
+        self._node.journal.forget(identity.pair)
+        await self._store.publish_control(identity.pair, b"u")
+        return web.Response(status=204)
+
+    async def list_devices(self, request: web.Request) -> web.Response:
+        identity = await self._identity(request)
+        devices = [
+            _device_json(device, current=device.id == identity.device)
+            for device in await self._store.devices(identity.pair)
+            if device.member == identity.member
+        ]
+        return web.json_response({"devices": devices})
+
+    async def add_device(self, request: web.Request) -> web.Response:
+        identity = await self._identity(request, manage=True)
+        body = await _body(request)
+        scope = _choice(body.get("scope", Scope.FULL.value), Scope, "scope")
+        device, token = self._new_device(
+            identity.member, _device_kind(body), scope, _device_name(body)
+        )
+        await self._store.add_device(identity.pair, device)
+        await self._store.save_token(device.token_hash, _token_record(identity.pair, device))
+        return _created({"device": device.id, "token": token, **_device_json(device)})
+
+    async def revoke_device(self, request: web.Request) -> web.Response:
+        identity = await self._identity(request, manage=True)
+        device_id = request.match_info["device"]
+        devices = {d.id: d for d in await self._store.devices(identity.pair)}
+        target = devices.get(device_id)
+        if target is None or target.member != identity.member:
+            raise ApiError(ErrorCode.NOT_FOUND, "device: no such device of yours")
+        await self._store.remove_device(identity.pair, device_id)
+        await self._store.publish_control(identity.pair, b"r" + device_id.encode())
+        return web.Response(status=204)
+
+    async def _identity(self, request: web.Request, *, manage: bool = False) -> TokenRecord:
+        identity = await authenticate(self._store, bearer_token(request.headers))
+        if identity is None:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
+        if manage and not identity.scope.may_manage:
+            raise ApiError(ErrorCode.FORBIDDEN, "this device's token may not manage the pair")
+        return identity
+
+    async def _limit_join_attempts(self, request: web.Request) -> None:
+        client = request.remote or "unknown"
+        attempts = await self._store.count_join_attempt(client, JOIN_WINDOW_S)
+        if attempts > self._node.settings.join_attempts_per_minute:
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                "too many invite code attempts, wait a minute",
+                retry_after_s=JOIN_WINDOW_S,
+            )
+
+    def _new_device(
+        self, member: str, kind: DeviceKind, scope: Scope, name: str | None
+    ) -> tuple[DeviceRecord, str]:
+        token = new_token()
+        record = DeviceRecord(
+            id=new_id("d"),
+            member=member,
+            kind=kind,
+            scope=scope,
+            token_hash=hash_secret(token),
+            created=now_ms(),
+            name=name,
+        )
+        return record, token
+
+    def _invite_json(self, code: str, now: int) -> dict[str, Any]:
+        return {"code": code, "expires_at": now + self._node.settings.invite_ttl_s * 1000}
+
+
+def _created(payload: dict[str, Any]) -> web.Response:
+    return web.json_response(payload, status=201)
+
+
+def _token_record(pair_id: str, device: DeviceRecord) -> TokenRecord:
+    return TokenRecord(pair=pair_id, member=device.member, device=device.id, scope=device.scope)
+
+
+def _device_json(device: DeviceRecord, *, current: bool = False) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": device.id,
+        "kind": device.kind.value,
+        "scope": device.scope.value,
+        "name": device.name,
+        "created": device.created,
+    }
+    if current:
+        shown["current"] = True
+    return shown
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.BAD_FRAME, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(ErrorCode.BAD_FRAME, "the body must be a JSON object")
+    return body
+
+
+def _device_kind(device: Any) -> DeviceKind:
+    spec = device if isinstance(device, dict) else {}
+    return _choice(spec.get("kind", DeviceKind.PHONE.value), DeviceKind, "device.kind")
+
+
+def _device_name(device: Any) -> str | None:
+    name = device.get("name") if isinstance(device, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+        raise ApiError(ErrorCode.INVALID_FIELD, f"name: a string of at most {MAX_NAME_CHARS}")
+    return name
+
+
+def _choice(value: Any, enum_type: type[E], field: str) -> E:
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum_type)
+        raise ApiError(ErrorCode.INVALID_FIELD, f"{field}: one of {allowed}") from None

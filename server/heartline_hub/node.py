@@ -1,0 +1,89 @@
+"""The hub process: owns the store, the journal, the fan-out, the timers and the sessions.
+
+Lifecycle: ``start`` when the app starts; ``drain`` on SIGTERM (goaway to
+every client, let in-flight signals finish, close with ``going_away``);
+``stop`` last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+
+import structlog
+
+from heartline_protocol import CloseCode
+
+from .fanout import Fanout
+from .journal import Journal
+from .presence import Keeper
+from .session import Session
+from .settings import Settings
+from .store import Store
+from .timers import Timers
+
+__all__ = ["Node"]
+
+log = structlog.get_logger(__name__)
+
+
+class Node:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.hub_id = (
+            settings.hub_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+        )
+        self.journal = Journal(store)
+        self.fanout = Fanout(store, self.journal)
+        self.timers = Timers(self)
+        self.keeper = Keeper(self)
+        self.sessions: set[Session] = set()
+        self.draining = False
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.fanout.start()
+        self.timers.start()
+        self.keeper.start()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeats())
+
+    async def drain(self) -> None:
+        """Tell every client to go elsewhere, finish in-flight signals, then close them."""
+        self.draining = True
+        sessions = tuple(self.sessions)
+        log.info("hub_draining", sessions=len(sessions))
+        for session in sessions:
+            session.goaway()
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while any(session.busy for session in sessions) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for session in sessions:
+            session.end(CloseCode.GOING_AWAY, "hub draining")
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        await self.timers.stop()
+        await self.keeper.stop()
+        await self.fanout.stop()
+
+    async def _watch_heartbeats(self) -> None:
+        """Close sessions the hub has heard nothing from for two heartbeats (SPEC.md 7.7)."""
+        allowed = 2 * self.settings.heartbeat_ms / 1000
+        while True:
+            await asyncio.sleep(min(1.0, allowed / 4))
+            silent_since = time.monotonic() - allowed
+            for session in tuple(self.sessions):
+                if session.last_received < silent_since:
+                    session.end(CloseCode.HEARTBEAT_TIMEOUT, "no frame for two heartbeats")
+
+
+def _default_hub_id() -> str:
+    """Host and pid, plus a random part: a container's hub is often pid 1 after a restart."""
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"

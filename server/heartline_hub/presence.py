@@ -1,0 +1,109 @@
+"""Presence: which member has a device online, as ``presence`` events (SPEC.md 6.2).
+
+Each connection marks its device online in the pair's online hash (as
+``<hub>|<connection>``) and unmarks it when it ends; then the member's
+presence is reconciled: the event is recorded only if the member's status in
+the state differs from what the hash says, and only if nobody changed the
+hash in between (append.lua checks the online_rev it was decided on).
+Whoever changes the hash last reconciles last, so the state ends up agreeing
+with the hash.
+
+A hub that dies cannot unmark its devices. So every hub keeps an alive key
+with a short expiry and records the pairs it serves; the :class:`Keeper` of
+each hub renews its own key and, when another hub's key has expired, one
+surviving hub unmarks the dead hub's devices and reconciles those members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from . import decisions
+from .clock import now_ms
+from .journal import MAX_ATTEMPTS, PairGone
+from .store import StoreUnavailable, TokenRecord
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Keeper", "announce", "reconcile"]
+
+log = structlog.get_logger(__name__)
+
+ALIVE_EVERY_S = 1.0
+ALIVE_TTL_MS = 4_000
+SWEEP_CLAIM_MS = 30_000
+
+
+async def announce(node: Node, identity: TokenRecord, session_id: str, *, online: bool) -> None:
+    """A connection of ``identity``'s device opened or closed on this hub."""
+    store, pair = node.store, identity.pair
+    connection = f"{node.hub_id}|{session_id}"
+    if online:
+        await store.track_hub_pair(node.hub_id, pair, present=True)
+        await store.set_online(pair, identity.member, identity.device, connection)
+    else:
+        await store.clear_online(pair, identity.member, identity.device, connection)
+        if not node.fanout.serves(pair):
+            await store.track_hub_pair(node.hub_id, pair, present=False)
+    await reconcile(node, pair, identity.member, identity.device)
+
+
+async def reconcile(node: Node, pair_id: str, member: str, device: str | None) -> None:
+    """Record a ``presence`` event if the member's online status changed."""
+    for _ in range(MAX_ATTEMPTS):
+        snapshot = await node.journal.reload(pair_id)
+        live = member in await node.store.online_members(pair_id)
+        now = now_ms()
+        decision = decisions.presence(member, device, live)(snapshot, now)
+        if decision is None:
+            return
+        recorded = await node.journal.attempt(pair_id, snapshot, decision, now, guard_presence=True)
+        if recorded is not None:
+            return
+
+
+class Keeper:
+    """Keeps this hub's alive key fresh and cleans up after hubs that died."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop renewing; a hub that stops cleanly has unmarked its devices already."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(StoreUnavailable):
+            await self._node.store.forget_hub(self._node.hub_id)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._node.store.keep_hub_alive(self._node.hub_id, ALIVE_TTL_MS)
+                for hub in await self._node.store.dead_hubs():
+                    await self._sweep(hub)
+            except StoreUnavailable as error:
+                log.warning("presence_keeper_unavailable", error=str(error))
+            await asyncio.sleep(ALIVE_EVERY_S)
+
+    async def _sweep(self, hub: str) -> None:
+        store = self._node.store
+        if hub == self._node.hub_id or not await store.claim_sweep(hub, SWEEP_CLAIM_MS):
+            return
+        pairs = await store.hub_pairs(hub)
+        for pair in pairs:
+            for member in await store.clear_hub_online(pair, hub):
+                with contextlib.suppress(PairGone):
+                    await reconcile(self._node, pair, member, None)
+        await store.forget_hub(hub)
+        log.info("dead_hub_swept", hub=hub, pairs=len(pairs))

@@ -1,0 +1,437 @@
+"""One WebSocket connection: handshake, read loop, bounded writer (SPEC.md 7).
+
+Theory of operation. A session moves only along :data:`TRANSITIONS`:
+
+============  ==============================  =========================
+state         entered when                    frames handled
+============  ==============================  =========================
+handshaking   the WebSocket opens             ``hello`` only
+open          ``welcome`` was sent            every client frame
+draining      the hub sent ``goaway``         signals get unavailable
+closed        either side closed              none
+============  ==============================  =========================
+
+While handshaking, the session is already in its pair's room, so events
+stored meanwhile are held back; after ``welcome`` (and, on resume, the
+missed events read from the log) they follow with no gap and no repeat.
+Frames from the client are handled one at a time, in order: a signal is
+answered only after it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from heartline_protocol import (
+    SUBPROTOCOL,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Event,
+    Goaway,
+    Hello,
+    ImBack,
+    NeedSpace,
+    Ping,
+    Pong,
+    Position,
+    ProtocolError,
+    Received,
+    Result,
+    Signal,
+    Snapshot,
+    Sync,
+    Welcome,
+    can_resume,
+    decode_from_client,
+    encode,
+)
+
+from . import decisions, presence
+from .auth import authenticate
+from .clock import now_ms
+from .journal import Idempotency, PairGone
+from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED, SIGNALS
+from .ratelimit import TokenBucket
+from .store import PairSnapshot, StoreUnavailable, TokenRecord
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["TRANSITIONS", "Session", "SessionState"]
+
+log = structlog.get_logger(__name__)
+
+REPLAY_PAGE = 500
+CLOSE_S = 2.0
+"""How long a close may take before the connection is cut (a client not reading)."""
+REFUSED_WINDOW_S = 10.0
+
+
+class SessionState(enum.Enum):
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    DRAINING = "draining"
+    CLOSED = "closed"
+
+
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.HANDSHAKING: frozenset({SessionState.OPEN, SessionState.CLOSED}),
+    SessionState.OPEN: frozenset({SessionState.DRAINING, SessionState.CLOSED}),
+    SessionState.DRAINING: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+class Session:
+    def __init__(
+        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport | None
+    ) -> None:
+        self._node = node
+        self._ws = ws
+        self._transport = transport
+        self.id = secrets.token_hex(6)
+        self.state = SessionState.HANDSHAKING
+        self.identity: TokenRecord | None = None
+        self.last_received = time.monotonic()
+        self.busy = False
+        self._held: list[tuple[int, bytes]] = []
+        self._sent_seq = 0
+        self._receipt_seq = 0
+        self._closing: asyncio.Task[None] | None = None
+        self._refused: collections.deque[float] = collections.deque()
+        settings = node.settings
+        self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
+        self._writer = Writer(
+            ws.send_bytes, capacity=settings.outbound_queue, on_overflow=self._overflowed
+        )
+
+    # What the fan-out and the node call.
+
+    @property
+    def device_id(self) -> str:
+        return "" if self.identity is None else self.identity.device
+
+    def deliver(self, seq: int, frame: bytes) -> None:
+        """An event of the pair, in sequence order; held back until ``welcome`` is out."""
+        if self.state is SessionState.HANDSHAKING:
+            self._held.append((seq, frame))
+            if len(self._held) > self._node.settings.outbound_queue:
+                self.end(CloseCode.SLOW_CONSUMER, "too many events during the handshake")
+            return
+        if seq <= self._sent_seq or self.state is SessionState.CLOSED:
+            return
+        self._sent_seq = seq
+        if self._writer.put(frame):
+            EVENTS_DELIVERED.inc()
+
+    def end(self, code: CloseCode, reason: str) -> None:
+        """Close the connection soon, from anywhere; the first reason wins."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def goaway(self) -> None:
+        if self.state is SessionState.OPEN:
+            self._move(SessionState.DRAINING)
+            self._send(Goaway(reason="shutdown", reconnect_in_ms=0))
+
+    # The connection's life.
+
+    async def run(self) -> None:
+        CONNECTIONS.inc()
+        try:
+            await self._serve()
+        finally:
+            CONNECTIONS.dec()
+            await self._finish()
+
+    async def _serve(self) -> None:
+        if self._ws.ws_protocol != SUBPROTOCOL:
+            await self._ws.close(code=CloseCode.UNSUPPORTED_PROTOCOL, message=b"use heartline.v1")
+            return
+        hello = await self._receive_hello()
+        if hello is None:
+            return
+        if not await self._open(hello):
+            return
+        async for message in self._ws:
+            self.last_received = time.monotonic()
+            if message.type is WSMsgType.BINARY:
+                await self._handle(message.data)
+            elif message.type is WSMsgType.TEXT:
+                self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
+
+    async def _receive_hello(self) -> Hello | None:
+        try:
+            message = await self._ws.receive(timeout=self._node.settings.handshake_timeout_s)
+        except TimeoutError:
+            await self._close(CloseCode.HANDSHAKE_TIMEOUT, "no hello")
+            return None
+        if message.type not in {WSMsgType.BINARY, WSMsgType.TEXT}:
+            return None
+        try:
+            frame = decode_from_client(message.data, self._node.settings.limits)
+            if not isinstance(frame, Hello):
+                raise ProtocolError(ErrorCode.BAD_FRAME, "the first frame must be hello")
+        except ProtocolError as error:
+            await self._refuse_handshake(error, CloseCode.BAD_HANDSHAKE)
+            return None
+        return frame
+
+    async def _open(self, hello: Hello) -> bool:
+        """Authenticate, join the pair's room, send welcome and what was missed."""
+        try:
+            identity = await authenticate(self._node.store, hello.token)
+            if identity is None:
+                await self._refuse_handshake(
+                    ProtocolError(ErrorCode.UNAUTHORIZED, "invalid token"), CloseCode.UNAUTHORIZED
+                )
+                return False
+            self.identity = identity
+            structlog.contextvars.bind_contextvars(pair=identity.pair, device=identity.device)
+            await self._node.fanout.attach(identity.pair, self)
+            snapshot = await self._node.journal.reload(identity.pair)
+            await self._welcome(snapshot, hello.resume)
+        except StoreUnavailable:
+            await self._refuse_handshake(
+                ProtocolError(ErrorCode.UNAVAILABLE, "storage unavailable", retry_after_ms=1000),
+                CloseCode.UNAVAILABLE,
+            )
+            return False
+        except PairGone:
+            await self._close(CloseCode.UNPAIRED, "unpaired")
+            return False
+        self._move(SessionState.OPEN)
+        self._node.sessions.add(self)
+        self._writer.start()
+        for seq, frame in self._held:
+            self.deliver(seq, frame)
+        self._held.clear()
+        log.info(
+            "session_open", session=self.id, agent=hello.agent, resumed=hello.resume is not None
+        )
+        await self._announce_presence(online=True)
+        return True
+
+    async def _welcome(self, snapshot: PairSnapshot, resume: Position | None) -> None:
+        assert self.identity is not None
+        position = Position(snapshot.version, snapshot.epoch)
+        resumed = resume is not None and can_resume(
+            resume, log=position, first_seq=snapshot.first_seq
+        )
+        welcome = Welcome(
+            pair=self.identity.pair,
+            member=self.identity.member,
+            partner=decisions.partner_of(snapshot.state, self.identity.member),
+            device=self.identity.device,
+            epoch=snapshot.epoch,
+            server_time=now_ms(),
+            heartbeat_ms=self._node.settings.heartbeat_ms,
+            resumed=resumed,
+            history_lost=resume is not None and not resumed,
+            limits=self._node.settings.limits,
+            state=snapshot.state,
+        )
+        await self._ws.send_bytes(encode(welcome))
+        if resumed and resume is not None:
+            await self._replay(resume.seq, snapshot.version)
+        self._sent_seq = snapshot.version
+
+    async def _replay(self, after: int, through: int) -> None:
+        assert self.identity is not None
+        while after < through:
+            page = await self._node.store.read_events(self.identity.pair, after, REPLAY_PAGE)
+            for seq, frame in page:
+                if seq > through:
+                    return
+                await self._ws.send_bytes(frame)
+                after = seq
+            if not page:
+                return
+
+    async def _finish(self) -> None:
+        was_open = self.state is not SessionState.HANDSHAKING
+        self._move(SessionState.CLOSED)
+        self._node.sessions.discard(self)
+        await self._writer.stop()
+        if self.identity is not None:
+            await self._node.fanout.detach(self.identity.pair, self)
+            if was_open:
+                with contextlib.suppress(StoreUnavailable, PairGone):
+                    await self._announce_presence(online=False)
+        log.info("session_closed", session=self.id, code=self._ws.close_code)
+        structlog.contextvars.unbind_contextvars("pair", "device")
+
+    async def _close(self, code: CloseCode, reason: str) -> None:
+        """Send what is queued (not to a client that stopped reading), then close."""
+        if code is CloseCode.SLOW_CONSUMER:
+            await self._writer.stop()
+        else:
+            with contextlib.suppress(ConnectionError):
+                await self._writer.flush_and_stop(timeout=1.0)
+        try:
+            await asyncio.wait_for(self._ws.close(code=code, message=reason.encode()), CLOSE_S)
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.abort()
+
+    # Frames from the client.
+
+    async def _handle(self, data: bytes) -> None:
+        request_id = None
+        try:
+            frame = decode_from_client(data, self._node.settings.limits)
+            request_id = getattr(frame, "id", None)
+            await self._dispatch(frame)
+        except ProtocolError as error:
+            self._refuse(error)
+        except StoreUnavailable:
+            self._refuse(
+                ProtocolError(
+                    ErrorCode.UNAVAILABLE,
+                    "storage unavailable, retry with the same id",
+                    id=request_id,
+                    retry_after_ms=1000,
+                )
+            )
+        except PairGone:
+            self.end(CloseCode.UNPAIRED, "unpaired")
+
+    async def _dispatch(self, frame: object) -> None:
+        if isinstance(frame, Signal):
+            await self._signal(frame)
+        elif isinstance(frame, Received):
+            await self._received(frame)
+        elif isinstance(frame, Sync):
+            await self._sync(frame)
+        elif isinstance(frame, Ping):
+            self._send(Pong(t=frame.t, now=now_ms()))
+        elif isinstance(frame, Hello):
+            raise ProtocolError(ErrorCode.BAD_FRAME, "hello was already sent")
+
+    async def _signal(self, signal: Signal) -> None:
+        identity = self._identity()
+        if not identity.scope.may_signal:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "this device may only read", id=signal.id)
+        if self.state is SessionState.DRAINING:
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "the hub is draining, resend after reconnecting",
+                id=signal.id, retry_after_ms=0,
+            )  # fmt: skip
+        wait_ms = self._bucket.take()
+        if wait_ms:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "too many signals", id=signal.id, retry_after_ms=wait_ms
+            )
+        self.busy = True
+        try:
+            await self._store_signal(identity, signal)
+        except ProtocolError as error:
+            error.id = signal.id
+            raise
+        finally:
+            self.busy = False
+
+    async def _store_signal(self, identity: TokenRecord, signal: Signal) -> None:
+        body = signal.body
+        if isinstance(body, NeedSpace):
+            until = now_ms() + body.duration * 1000
+            await self._node.timers.schedule(identity.pair, identity.member, until, body.duration)
+            body = NeedSpace(duration=body.duration, note=body.note, until=until)
+        ending_space = await self._space_until(identity) if isinstance(body, ImBack) else None
+        recorded = await self._node.journal.record(
+            identity.pair,
+            decisions.signal(identity.member, identity.device, body),
+            idempotency=Idempotency.of(identity.device, signal.id, repr(signal.body).encode()),
+        )
+        assert recorded is not None
+        if not recorded.replayed:
+            SIGNALS.labels(signal.kind).inc()
+            if ending_space is not None:
+                await self._node.timers.cancel(identity.pair, identity.member, ending_space)
+        self._send(Result(id=signal.id, event=recorded.event))
+
+    async def _space_until(self, identity: TokenRecord) -> int | None:
+        snapshot = await self._node.journal.snapshot(identity.pair)
+        member = snapshot.state.member(identity.member)
+        return None if member is None else member.until
+
+    async def _received(self, frame: Received) -> None:
+        identity = self._identity()
+        if frame.seq > self._sent_seq:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"seq: {frame.seq} is past the last event sent ({self._sent_seq})",
+                field="seq",
+            )
+        if frame.seq <= self._receipt_seq:
+            return
+        self._receipt_seq = frame.seq
+        await self._node.journal.record(
+            identity.pair, decisions.receipt(identity.member, identity.device, frame.seq)
+        )
+
+    async def _sync(self, sync: Sync) -> None:
+        identity = self._identity()
+        snapshot = await self._node.journal.snapshot(identity.pair)
+        if not snapshot.first_seq - 1 <= sync.after <= snapshot.version:
+            self._send(Snapshot(epoch=snapshot.epoch, state=snapshot.state, reason="history_lost"))
+            self._send(Result(id=sync.id, last=snapshot.version, more=False))
+            return
+        limit = min(sync.limit or 100, self._node.settings.outbound_queue // 2)
+        events = await self._node.store.read_events(identity.pair, sync.after, limit + 1)
+        for _, frame in events[:limit]:
+            self._writer.put(frame)
+        last = events[min(limit, len(events)) - 1][0] if events else sync.after
+        self._send(Result(id=sync.id, last=last, more=len(events) > limit))
+
+    async def _announce_presence(self, *, online: bool) -> None:
+        identity = self._identity()
+        await presence.announce(self._node, identity, self.id, online=online)
+
+    # Helpers.
+
+    def _identity(self) -> TokenRecord:
+        assert self.identity is not None
+        return self.identity
+
+    def _send(self, frame: Result | Error | Pong | Goaway | Snapshot | Event) -> None:
+        self._writer.put(encode(frame))
+
+    def _refuse(self, error: ProtocolError) -> None:
+        """Answer a refused frame; a client that keeps sending them is cut off."""
+        ERRORS.labels(error.code.value).inc()
+        log.info("frame_refused", session=self.id, code=error.code.value, field=error.field)
+        self._send(Error.from_exception(error))
+        now = time.monotonic()
+        self._refused.append(now)
+        while self._refused and self._refused[0] < now - REFUSED_WINDOW_S:
+            self._refused.popleft()
+        if len(self._refused) > self._node.settings.refused_frames_limit:
+            self.end(CloseCode.POLICY_VIOLATION, "too many refused frames")
+
+    async def _refuse_handshake(self, error: ProtocolError, code: CloseCode) -> None:
+        ERRORS.labels(error.code.value).inc()
+        log.info("handshake_refused", session=self.id, code=error.code.value, close=code.value)
+        with contextlib.suppress(ConnectionError):
+            await self._ws.send_bytes(encode(Error.from_exception(error)))
+        await self._ws.close(code=code, message=error.code.value.encode())
+
+    def _overflowed(self) -> None:
+        log.warning("slow_consumer", session=self.id)
+        self.end(CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    def _move(self, state: SessionState) -> None:
+        if state is not self.state and state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"session cannot go from {self.state} to {state}")
+        self.state = state

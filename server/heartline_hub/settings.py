@@ -1,0 +1,170 @@
+"""Every setting of the hub, from flags or environment variables.
+
+One table (:data:`SETTINGS`) names each setting once: its flag, its
+environment variable, its type, its default and its help text. The command
+line (``heartline-hub --help``) and :func:`load_settings` are both built from
+it, so a setting cannot exist in one place and be missing from the other.
+Precedence: flag, then environment variable, then default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heartline_protocol import Limits, ProtocolError
+
+__all__ = ["SETTINGS", "Settings", "build_parser", "load_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    hub_id: str | None = None
+    log_level: str = "info"
+    log_format: str = "json"
+    heartbeat_ms: int = 25_000
+    handshake_timeout_s: float = 10.0
+    drain_timeout_s: float = 10.0
+    outbound_queue: int = 512
+    max_frame_bytes: int = 8192
+    min_space_seconds: int = 60
+    max_space_seconds: int = 86_400
+    space_ending_seconds: int = 300
+    signal_rate: int = 5
+    signal_burst: int = 20
+    retention_days: float = 30.0
+    idempotency_ttl_s: int = 86_400
+    invite_ttl_s: int = 86_400
+    join_attempts_per_minute: int = 10
+    timer_shards: int = 16
+    timer_poll_ms: int = 200
+    timer_lease_ms: int = 5_000
+    refused_frames_limit: int = 20
+
+    @property
+    def limits(self) -> Limits:
+        """The limits announced in ``welcome`` and enforced on every frame."""
+        return Limits(
+            max_frame_bytes=self.max_frame_bytes,
+            min_space_seconds=self.min_space_seconds,
+            max_space_seconds=self.max_space_seconds,
+            space_ending_seconds=self.space_ending_seconds,
+            signal_rate=self.signal_rate,
+            signal_burst=self.signal_burst,
+        )
+
+    @property
+    def retention_ms(self) -> int:
+        return int(self.retention_days * 86_400_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "REDIS_URL" if self.name == "redis_url" else f"HEARTLINE_{self.name.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "address to listen on"),
+    Setting("port", "port to listen on", int),
+    Setting(
+        "redis_url",
+        "Redis/Valkey URL (redis://host:port/db); unset: start an embedded Valkey "
+        "with append-only persistence in --data-dir",
+    ),
+    Setting("data_dir", "folder of the embedded Valkey's data", Path),
+    Setting("hub_id", "this hub's name in logs and presence (default: host-pid)"),
+    Setting("log_level", "debug, info, warning or error"),
+    Setting("log_format", "json (one object a line) or console"),
+    Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int),
+    Setting("handshake_timeout_s", "seconds a new connection has to send hello", float),
+    Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float),
+    Setting("outbound_queue", "frames queued for one slow client before it is cut off", int),
+    Setting("max_frame_bytes", "largest frame a client may send", int),
+    Setting("min_space_seconds", "shortest need_space duration", int),
+    Setting("max_space_seconds", "longest need_space duration", int),
+    Setting("space_ending_seconds", "space_ending reminder this long before the end", int),
+    Setting("signal_rate", "signals per second one device may send, sustained", int),
+    Setting("signal_burst", "signals one device may send at once", int),
+    Setting("retention_days", "days of event history kept for resume and sync", float),
+    Setting("idempotency_ttl_s", "seconds a client message id is remembered", int),
+    Setting("invite_ttl_s", "seconds an invite code stays valid", int),
+    Setting("join_attempts_per_minute", "invite code attempts per client address", int),
+    Setting("timer_shards", "sorted sets the timers are spread over", int),
+    Setting("timer_poll_ms", "how often each hub looks for due timers", int),
+    Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int),
+    Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartline-hub",
+        description="The Heartline hub: WebSocket and HTTP for paired partner devices.",
+        epilog="Every flag can also be set by the environment variable shown.",
+    )
+    defaults = Settings()
+    for setting in SETTINGS:
+        default = getattr(defaults, setting.name)
+        shown = "unset" if default is None else default
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            type=setting.parse,
+            default=None,
+            help=f"{setting.help} [env {setting.env}; default {shown}]",
+        )
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags, then the environment, then the defaults."""
+    environ = os.environ if environ is None else environ
+    flags = vars(build_parser().parse_args(argv))
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if flags.get(setting.name) is not None:
+            values[setting.name] = flags[setting.name]
+        elif environ.get(setting.env):
+            values[setting.name] = _parse_env(setting, environ[setting.env])
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    """Refuse settings the hub cannot run with, naming the setting."""
+    try:
+        settings.limits  # noqa: B018 - building the limits validates them
+    except ProtocolError as error:
+        raise SystemExit(f"invalid setting: {error.message}") from None
+    if settings.log_format not in {"json", "console"}:
+        raise SystemExit("invalid setting: log_format must be json or console")
+
+
+def _parse_env(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError:
+        raise SystemExit(
+            f"{setting.env}: cannot read {raw!r} as {setting.parse.__name__}"
+        ) from None

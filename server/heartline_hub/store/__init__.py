@@ -1,0 +1,32 @@
+"""Persistence: the only package that imports redis (see redis_store.py)."""
+
+from .records import (
+    Appended,
+    AppendOutcome,
+    DeviceKind,
+    DeviceRecord,
+    Duplicate,
+    Gone,
+    PairSnapshot,
+    Scope,
+    Stale,
+    TokenRecord,
+)
+from .redis_store import AppendRequest, Store, StoreUnavailable, Subscription
+
+__all__ = [
+    "AppendOutcome",
+    "AppendRequest",
+    "Appended",
+    "DeviceKind",
+    "DeviceRecord",
+    "Duplicate",
+    "Gone",
+    "PairSnapshot",
+    "Scope",
+    "Stale",
+    "Store",
+    "StoreUnavailable",
+    "Subscription",
+    "TokenRecord",
+]

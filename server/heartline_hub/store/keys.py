@@ -1,0 +1,135 @@
+"""Every Redis key and channel name of the hub, built in one place.
+
+All keys of one pair share the hash tag ``{p:PAIR}``, so that every
+multi-key operation of a pair runs in one Lua script on one slot, and the
+layout works unchanged on Redis Cluster. Lookups by token or invite code and
+the timer shards are keys of their own, each in its own slot.
+
+Hubs: ``hl:hubs`` (set of hub ids), ``hl:hub:<id>:alive`` (expires unless the
+hub renews it), ``hl:hub:<id>:pairs`` (pairs it has devices of) and
+``hl:hub:<id>:sweep`` (who cleans up after it died).
+
+Per pair (``hl:{p:PAIR}:...``):
+
+===========  =======  ==================================================
+key          type     holds
+===========  =======  ==================================================
+pair         hash     ``created``, ``invite`` (the pending invite's hash),
+                      ``member:<id>`` -> the time the member joined
+devices      hash     device id -> msgpack device record
+state        hash     ``version``, ``epoch``, ``first_seq``, ``state``
+                      (msgpack of the State map), ``online_rev``, and
+                      marks: ``signal:<member>`` (latest signal),
+                      ``ending:<member>`` (the space whose reminder fired)
+log          stream   one entry per event, id ``<seq>-0``: ``e`` the
+                      encoded event frame, ``t`` its time
+idem         hash     ``<device>:<client message id>`` -> digest + event
+idem:exp     zset     idempotency fields scored by their expiry
+online       hash     ``<member>:<device>`` -> ``<hub>|<connection>``
+ch           channel  live fan-out: ``e<seq>:<at>:<event frame>`` and control
+                      messages (``r<device>`` revoked, ``u`` unpaired)
+===========  =======  ==================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "HUBS",
+    "PREFIX",
+    "PairKeys",
+    "hub_alive_key",
+    "hub_pairs_key",
+    "hub_sweep_key",
+    "invite_key",
+    "join_attempts_key",
+    "timer_shard_key",
+    "token_key",
+]
+
+PREFIX = "hl"
+HUBS = f"{PREFIX}:hubs"
+"""Set of the hubs that have announced themselves; each keeps ``hub_alive_key`` alive."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairKeys:
+    pair_id: str
+
+    @property
+    def tag(self) -> str:
+        return f"{PREFIX}:{{p:{self.pair_id}}}"
+
+    @property
+    def pair(self) -> str:
+        return f"{self.tag}:pair"
+
+    @property
+    def devices(self) -> str:
+        return f"{self.tag}:devices"
+
+    @property
+    def state(self) -> str:
+        return f"{self.tag}:state"
+
+    @property
+    def log(self) -> str:
+        return f"{self.tag}:log"
+
+    @property
+    def idem(self) -> str:
+        return f"{self.tag}:idem"
+
+    @property
+    def idem_expiry(self) -> str:
+        return f"{self.tag}:idem:exp"
+
+    @property
+    def online(self) -> str:
+        return f"{self.tag}:online"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.tag}:ch"
+
+    def all(self) -> list[str]:
+        """Every key of the pair: what unpairing erases."""
+        return [
+            self.pair,
+            self.devices,
+            self.state,
+            self.log,
+            self.idem,
+            self.idem_expiry,
+            self.online,
+        ]
+
+
+def token_key(token_hash: str) -> str:
+    return f"{PREFIX}:token:{token_hash}"
+
+
+def invite_key(code_hash: str) -> str:
+    return f"{PREFIX}:invite:{code_hash}"
+
+
+def timer_shard_key(shard: int) -> str:
+    return f"{PREFIX}:timers:{{{shard}}}"
+
+
+def join_attempts_key(client: str) -> str:
+    return f"{PREFIX}:join-attempts:{client}"
+
+
+def hub_alive_key(hub_id: str) -> str:
+    return f"{PREFIX}:hub:{hub_id}:alive"
+
+
+def hub_pairs_key(hub_id: str) -> str:
+    """Pairs with a device connected to this hub: what to clean up if it dies."""
+    return f"{PREFIX}:hub:{hub_id}:pairs"
+
+
+def hub_sweep_key(hub_id: str) -> str:
+    return f"{PREFIX}:hub:{hub_id}:sweep"

@@ -1,0 +1,86 @@
+-- append.lua: store one event of a pair, atomically (SPEC.md 7.2 and 7.5).
+--
+-- The hub folds the event into the state it read (optimistic concurrency);
+-- this script stores both only if nobody stored anything since, so every
+-- event gets the next sequence number and the state stays the fold of the
+-- log. In one step it: answers a repeated client message id with the
+-- original record, checks the expected version, appends to the log, writes
+-- the new state, records the idempotency key, trims expired idempotency
+-- records and history past retention, and publishes for live fan-out.
+--
+-- KEYS[1] state hash      KEYS[2] log stream
+-- KEYS[3] idem hash       KEYS[4] idem expiry zset
+-- ARGV[1] expected version           ARGV[2] expected online_rev ('' = any)
+-- ARGV[3] event frame (msgpack)      ARGV[4] event time, ms
+-- ARGV[5] new state (msgpack)        ARGV[6] idempotency field ('' = none)
+-- ARGV[7] idempotency record         ARGV[8] idempotency expiry, ms
+-- ARGV[9] channel                    ARGV[10] publish command (PUBLISH or SPUBLISH)
+-- ARGV[11] retention cutoff, ms      ARGV[12] now, ms
+-- ARGV[13..] extra state hash fields as name, value pairs
+--
+-- Returns {'ok', seq} | {'dup', record} | {'stale'} | {'gone'}
+
+local state_key, log_key, idem_key, idem_exp_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local idem_field = ARGV[6]
+local now = tonumber(ARGV[12])
+
+if idem_field ~= '' then
+  local prior = redis.call('HGET', idem_key, idem_field)
+  if prior then
+    return {'dup', prior}
+  end
+end
+
+local current = redis.call('HMGET', state_key, 'version', 'online_rev')
+if not current[1] then
+  return {'gone'}
+end
+local online_rev = current[2] or '0'
+if current[1] ~= ARGV[1] or (ARGV[2] ~= '' and online_rev ~= ARGV[2]) then
+  return {'stale'}
+end
+
+local seq = tonumber(ARGV[1]) + 1
+redis.call('XADD', log_key, seq .. '-0', 'e', ARGV[3], 't', ARGV[4])
+redis.call('HSET', state_key, 'version', seq, 'state', ARGV[5])
+for i = 13, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', state_key, ARGV[i])
+  else
+    redis.call('HSET', state_key, ARGV[i], ARGV[i + 1])
+  end
+end
+
+if idem_field ~= '' then
+  redis.call('HSET', idem_key, idem_field, ARGV[7])
+  redis.call('ZADD', idem_exp_key, ARGV[8], idem_field)
+end
+local expired = redis.call('ZRANGEBYSCORE', idem_exp_key, '-inf', now, 'LIMIT', 0, 16)
+if #expired > 0 then
+  redis.call('HDEL', idem_key, unpack(expired))
+  redis.call('ZREM', idem_exp_key, unpack(expired))
+end
+
+-- Trim history older than the retention cutoff, a bounded batch at a time;
+-- the common case reads only the oldest entry.
+local cutoff = tonumber(ARGV[11])
+local function entry_time(entry)
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 't' then return tonumber(fields[j + 1]) end
+  end
+  return cutoff
+end
+local head = redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)
+if head[1] and entry_time(head[1]) < cutoff then
+  local first_kept = nil
+  for _, entry in ipairs(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 256)) do
+    if entry_time(entry) >= cutoff then break end
+    first_kept = tonumber(string.match(entry[1], '^(%d+)')) + 1
+  end
+  redis.call('XTRIM', log_key, 'MINID', first_kept .. '-0')
+  redis.call('HSET', state_key, 'first_seq', first_kept)
+end
+
+redis.call(ARGV[10], ARGV[9], 'e' .. seq .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+return {'ok', seq}

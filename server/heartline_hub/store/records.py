@@ -1,0 +1,156 @@
+"""What the store keeps besides events: devices, tokens, and the pair's stored state.
+
+Records are frozen dataclasses with a msgpack form; the store is the only
+place that reads or writes that form.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from heartline_protocol import State
+
+__all__ = [
+    "AppendOutcome",
+    "Appended",
+    "DeviceKind",
+    "DeviceRecord",
+    "Duplicate",
+    "Gone",
+    "PairSnapshot",
+    "Scope",
+    "Stale",
+    "TokenRecord",
+]
+
+
+class Scope(enum.StrEnum):
+    """What a device token may do (SPEC.md 5.6)."""
+
+    FULL = "full"
+    SIGNAL = "signal"
+    READ = "read"
+
+    @property
+    def may_signal(self) -> bool:
+        return self is not Scope.READ
+
+    @property
+    def may_manage(self) -> bool:
+        """Add and revoke devices, unpair."""
+        return self is Scope.FULL
+
+
+class DeviceKind(enum.StrEnum):
+    PHONE = "phone"
+    WATCH = "watch"
+    WIDGET = "widget"
+    WEB = "web"
+    CLI = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    id: str
+    member: str
+    kind: DeviceKind
+    scope: Scope
+    token_hash: str
+    created: int
+    name: str | None = None
+
+    def pack(self) -> bytes:
+        return _pack(
+            {
+                "member": self.member,
+                "kind": self.kind.value,
+                "scope": self.scope.value,
+                "token_hash": self.token_hash,
+                "created": self.created,
+                "name": self.name,
+            }
+        )
+
+    @classmethod
+    def unpack(cls, device_id: str, data: bytes) -> DeviceRecord:
+        m = _unpack(data)
+        return cls(
+            id=device_id,
+            member=m["member"],
+            kind=DeviceKind(m["kind"]),
+            scope=Scope(m["scope"]),
+            token_hash=m["token_hash"],
+            created=m["created"],
+            name=m.get("name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """Who a token speaks for: looked up on every hello and HTTP request."""
+
+    pair: str
+    member: str
+    device: str
+    scope: Scope
+
+    def pack(self) -> bytes:
+        return _pack(
+            {"pair": self.pair, "member": self.member, "device": self.device, "scope": self.scope}
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> TokenRecord:
+        m = _unpack(data)
+        return cls(pair=m["pair"], member=m["member"], device=m["device"], scope=Scope(m["scope"]))
+
+
+@dataclass(frozen=True, slots=True)
+class PairSnapshot:
+    """The stored state of a pair and the bookkeeping stored beside it."""
+
+    version: int
+    epoch: str
+    first_seq: int
+    state: State
+    online_rev: int = 0
+    marks: dict[str, int] = field(default_factory=dict)
+    """Bookkeeping beside the state: ``signal:<member>`` (the member's latest
+    signal) and ``ending:<member>`` (the space whose ``space_ending`` fired)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """The client message id was stored before: its record (digest + event frame)."""
+
+    record: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """Someone stored first (or presence changed): load again, fold again, retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The pair no longer exists (unpaired)."""
+
+
+AppendOutcome = Appended | Duplicate | Stale | Gone
+
+
+def _pack(value: dict[str, Any]) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _unpack(data: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(data, raw=False)  # type: ignore[no-any-return]

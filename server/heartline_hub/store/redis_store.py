@@ -1,0 +1,469 @@
+"""The only module that talks to Redis (or Valkey).
+
+Everything the hub keeps goes through :class:`Store`: pairs, devices and
+tokens, the event log and the state, idempotency records, presence, timers
+and live fan-out. Multi-key changes of a pair are Lua scripts from ``lua/``
+beside this file; key names come from ``keys.py``. Redis failures surface as
+:class:`StoreUnavailable`, so no other module needs to know redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+
+import msgpack
+import redis.asyncio as redis
+from redis import exceptions as redis_errors
+
+from heartline_protocol import State
+
+from ..metrics import REDIS_LATENCY
+from .keys import (
+    HUBS,
+    PairKeys,
+    hub_alive_key,
+    hub_pairs_key,
+    hub_sweep_key,
+    invite_key,
+    join_attempts_key,
+    timer_shard_key,
+    token_key,
+)
+from .records import (
+    Appended,
+    AppendOutcome,
+    DeviceRecord,
+    Duplicate,
+    Gone,
+    PairSnapshot,
+    Stale,
+    TokenRecord,
+)
+
+__all__ = ["AppendRequest", "Store", "StoreUnavailable", "Subscription"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_KINDS = {"message": "message", "subscribe": "subscribe", "smessage": "message",
+          "ssubscribe": "subscribe"}  # fmt: skip
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+class StoreUnavailable(Exception):
+    """Redis cannot be reached or did not answer: retry later (``unavailable``)."""
+
+
+def _translating_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Time the operation, and turn Redis being away into :class:`StoreUnavailable`."""
+    latency = REDIS_LATENCY.labels(method.__name__)
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.perf_counter()
+        try:
+            return await method(*args, **kwargs)
+        except redis_errors.BusyLoadingError as error:
+            raise StoreUnavailable("the database is loading") from error
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(str(error) or type(error).__name__) from error
+        finally:
+            latency.observe(time.perf_counter() - started)
+
+    return wrapper
+
+
+def _script(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def pack_state(state: State) -> bytes:
+    return msgpack.packb(state.to_map(), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack_state(data: bytes) -> State:
+    return State.from_map(msgpack.unpackb(data, raw=False))
+
+
+class AppendRequest:
+    """One event to store, with the version it was folded on."""
+
+    __slots__ = (
+        "expected_online_rev",
+        "expected_version",
+        "extra_fields",
+        "frame",
+        "idem_field",
+        "idem_record",
+        "state",
+        "time",
+    )
+
+    def __init__(
+        self,
+        *,
+        expected_version: int,
+        frame: bytes,
+        time: int,
+        state: State,
+        idem_field: str | None = None,
+        idem_record: bytes = b"",
+        expected_online_rev: int | None = None,
+        extra_fields: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.expected_version = expected_version
+        self.frame = frame
+        self.time = time
+        self.state = state
+        self.idem_field = idem_field
+        self.idem_record = idem_record
+        self.expected_online_rev = expected_online_rev
+        self.extra_fields = extra_fields
+
+
+class Store:
+    """Redis access for one hub process; safe to share between tasks."""
+
+    def __init__(self, client: redis.Redis, *, idempotency_ttl_ms: int, retention_ms: int) -> None:
+        # redis-py types every reply as bytes | str; this class is the typed boundary.
+        self._redis: Any = client
+        self._idempotency_ttl_ms = idempotency_ttl_ms
+        self._retention_ms = retention_ms
+        self._publish = "PUBLISH"
+        self._append = client.register_script(_script("append"))
+        self._create_pair = client.register_script(_script("create_pair"))
+        self._join_pair = client.register_script(_script("join_pair"))
+        self._set_online = client.register_script(_script("set_online"))
+        self._claim_timers = client.register_script(_script("claim_timers"))
+        self._clear_hub = client.register_script(_script("clear_hub"))
+
+    @classmethod
+    def from_url(cls, url: str, *, idempotency_ttl_ms: int, retention_ms: int) -> Store:
+        client = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        )
+        return cls(client, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    @_translating_errors
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    # Tokens, invites, pairs and devices.
+
+    @_translating_errors
+    async def token(self, token_hash: str) -> TokenRecord | None:
+        data = await self._redis.get(token_key(token_hash))
+        return None if data is None else TokenRecord.unpack(data)
+
+    @_translating_errors
+    async def save_token(self, token_hash: str, record: TokenRecord) -> None:
+        await self._redis.set(token_key(token_hash), record.pack())
+
+    @_translating_errors
+    async def save_invite(self, code_hash: str, pair_id: str, ttl_s: int) -> None:
+        await self._redis.set(invite_key(code_hash), pair_id, ex=ttl_s)
+
+    @_translating_errors
+    async def replace_invite(self, pair_id: str, code_hash: str, ttl_s: int) -> None:
+        """A new invite for the pair; the previous one stops working."""
+        keys = PairKeys(pair_id)
+        previous = await self._redis.hget(keys.pair, "invite")
+        if previous is not None:
+            await self._redis.delete(invite_key(previous.decode()))
+        await self._redis.hset(keys.pair, "invite", code_hash)
+        await self._redis.set(invite_key(code_hash), pair_id, ex=ttl_s)
+
+    @_translating_errors
+    async def redeem_invite(self, code_hash: str) -> str | None:
+        """The invite's pair, consuming the invite: a code works once."""
+        pair_id = await self._redis.getdel(invite_key(code_hash))
+        return None if pair_id is None else pair_id.decode()
+
+    @_translating_errors
+    async def count_join_attempt(self, client: str, window_s: int) -> int:
+        key = join_attempts_key(client)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window_s, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    @_translating_errors
+    async def create_pair(
+        self, pair_id: str, device: DeviceRecord, *, invite_hash: str, epoch: str, now: int
+    ) -> bool:
+        keys = PairKeys(pair_id)
+        created = await self._create_pair(
+            keys=[keys.pair, keys.devices, keys.state],
+            args=[now, device.member, device.id, device.pack(), invite_hash, epoch,
+                  pack_state(State(version=0))],
+        )  # fmt: skip
+        return bool(created)
+
+    @_translating_errors
+    async def join_pair(
+        self, pair_id: str, device: DeviceRecord, *, invite_hash: str, now: int
+    ) -> int:
+        """1 joined, 0 the pair is gone or full, -1 the invite is not the pair's."""
+        keys = PairKeys(pair_id)
+        result = await self._join_pair(
+            keys=[keys.pair, keys.devices],
+            args=[now, device.member, device.id, device.pack(), invite_hash],
+        )
+        return int(result)
+
+    @_translating_errors
+    async def members(self, pair_id: str) -> list[str]:
+        """The pair's members in the order they joined."""
+        fields = await self._redis.hgetall(PairKeys(pair_id).pair)
+        joined = [
+            (int(value), name.decode().removeprefix("member:"))
+            for name, value in fields.items()
+            if name.startswith(b"member:")
+        ]
+        return [member for _, member in sorted(joined)]
+
+    @_translating_errors
+    async def devices(self, pair_id: str) -> list[DeviceRecord]:
+        records = await self._redis.hgetall(PairKeys(pair_id).devices)
+        devices = [DeviceRecord.unpack(key.decode(), value) for key, value in records.items()]
+        return sorted(devices, key=lambda device: (device.created, device.id))
+
+    @_translating_errors
+    async def add_device(self, pair_id: str, device: DeviceRecord) -> None:
+        await self._redis.hset(PairKeys(pair_id).devices, device.id, device.pack())
+
+    @_translating_errors
+    async def remove_device(self, pair_id: str, device_id: str) -> DeviceRecord | None:
+        """Forget a device and its token; its live sessions are told by :meth:`publish_control`."""
+        keys = PairKeys(pair_id)
+        data = await self._redis.hget(keys.devices, device_id)
+        if data is None:
+            return None
+        device = DeviceRecord.unpack(device_id, data)
+        await self._redis.delete(token_key(device.token_hash))
+        await self._redis.hdel(keys.devices, device_id)
+        return device
+
+    @_translating_errors
+    async def erase_pair(self, pair_id: str) -> None:
+        """Unpair: tokens first (nothing authenticates any more), then every key."""
+        keys = PairKeys(pair_id)
+        devices = await self.devices(pair_id)
+        invite = await self._redis.hget(keys.pair, "invite")
+        doomed = [token_key(device.token_hash) for device in devices]
+        if invite is not None:
+            doomed.append(invite_key(invite.decode()))
+        for key in doomed:
+            await self._redis.delete(key)
+        await self._redis.delete(*keys.all())
+
+    # The log and the state.
+
+    @_translating_errors
+    async def load(self, pair_id: str) -> PairSnapshot | None:
+        fields = await self._redis.hgetall(PairKeys(pair_id).state)
+        if not fields:
+            return None
+        marks = {name.decode(): int(value) for name, value in fields.items() if b":" in name}
+        return PairSnapshot(
+            version=int(fields[b"version"]),
+            epoch=fields[b"epoch"].decode(),
+            first_seq=int(fields.get(b"first_seq", b"1")),
+            state=unpack_state(fields[b"state"]),
+            online_rev=int(fields.get(b"online_rev", b"0")),
+            marks=marks,
+        )
+
+    @_translating_errors
+    async def versions(self, pair_ids: Sequence[str]) -> list[int]:
+        """The current version of each pair (0 for a pair that is gone), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for pair_id in pair_ids:
+                pipe.hget(PairKeys(pair_id).state, "version")
+            replies = await pipe.execute()
+        return [0 if reply is None else int(reply) for reply in replies]
+
+    @_translating_errors
+    async def append(self, pair_id: str, request: AppendRequest) -> AppendOutcome:
+        keys = PairKeys(pair_id)
+        online_rev = request.expected_online_rev
+        extra = [item for pair in request.extra_fields for item in pair]
+        reply = await self._append(
+            keys=[keys.state, keys.log, keys.idem, keys.idem_expiry],
+            args=[
+                request.expected_version,
+                "" if online_rev is None else online_rev,
+                request.frame,
+                request.time,
+                pack_state(request.state),
+                request.idem_field or "",
+                request.idem_record,
+                request.time + self._idempotency_ttl_ms,
+                keys.channel,
+                self._publish,
+                request.time - self._retention_ms,
+                request.time,
+                *extra,
+            ],
+        )
+        return _append_outcome(reply)
+
+    @_translating_errors
+    async def read_events(self, pair_id: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored event frames after ``after``, in order."""
+        entries = await self._redis.xrange(
+            PairKeys(pair_id).log, min=f"{after + 1}-0", max="+", count=limit
+        )
+        return [(int(entry_id.split(b"-")[0]), fields[b"e"]) for entry_id, fields in entries]
+
+    # Presence.
+
+    @_translating_errors
+    async def set_online(self, pair_id: str, member: str, device: str, connection: str) -> None:
+        await self._change_online(pair_id, f"{member}:{device}", connection, "set")
+
+    @_translating_errors
+    async def clear_online(self, pair_id: str, member: str, device: str, connection: str) -> None:
+        await self._change_online(pair_id, f"{member}:{device}", connection, "clear")
+
+    async def _change_online(self, pair_id: str, field: str, connection: str, mode: str) -> None:
+        keys = PairKeys(pair_id)
+        await self._set_online(keys=[keys.online, keys.state], args=[field, connection, mode])
+
+    @_translating_errors
+    async def online_members(self, pair_id: str) -> set[str]:
+        """Members with at least one device connected to some hub."""
+        fields = await self._redis.hkeys(PairKeys(pair_id).online)
+        return {name.decode().partition(":")[0] for name in fields}
+
+    # Hubs: who is alive, and cleaning up after one that died.
+
+    @_translating_errors
+    async def keep_hub_alive(self, hub_id: str, ttl_ms: int) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(hub_alive_key(hub_id), 1, px=ttl_ms)
+            pipe.sadd(HUBS, hub_id)
+            await pipe.execute()
+
+    @_translating_errors
+    async def dead_hubs(self) -> list[str]:
+        """Hubs that announced themselves and stopped renewing their alive key."""
+        hubs = sorted(member.decode() for member in await self._redis.smembers(HUBS))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for hub in hubs:
+                pipe.exists(hub_alive_key(hub))
+            alive = await pipe.execute()
+        return [hub for hub, exists in zip(hubs, alive, strict=True) if not exists]
+
+    @_translating_errors
+    async def claim_sweep(self, hub_id: str, ttl_ms: int) -> bool:
+        """Whether this caller cleans up after ``hub_id`` (one hub does, the others skip)."""
+        return bool(await self._redis.set(hub_sweep_key(hub_id), 1, nx=True, px=ttl_ms))
+
+    @_translating_errors
+    async def track_hub_pair(self, hub_id: str, pair_id: str, *, present: bool) -> None:
+        if present:
+            await self._redis.sadd(hub_pairs_key(hub_id), pair_id)
+        else:
+            await self._redis.srem(hub_pairs_key(hub_id), pair_id)
+
+    @_translating_errors
+    async def hub_pairs(self, hub_id: str) -> list[str]:
+        return sorted(pair.decode() for pair in await self._redis.smembers(hub_pairs_key(hub_id)))
+
+    @_translating_errors
+    async def clear_hub_online(self, pair_id: str, hub_id: str) -> list[str]:
+        """Unmark the dead hub's devices in the pair; the members concerned."""
+        keys = PairKeys(pair_id)
+        members = await self._clear_hub(keys=[keys.online, keys.state], args=[hub_id])
+        return [member.decode() for member in members]
+
+    @_translating_errors
+    async def forget_hub(self, hub_id: str) -> None:
+        await self._redis.delete(hub_pairs_key(hub_id), hub_sweep_key(hub_id))
+        await self._redis.srem(HUBS, hub_id)
+
+    # Timers.
+
+    @_translating_errors
+    async def schedule_timer(self, shard: int, member: str, due: int) -> None:
+        await self._redis.zadd(timer_shard_key(shard), {member: due})
+
+    @_translating_errors
+    async def cancel_timer(self, shard: int, member: str) -> None:
+        await self._redis.zrem(timer_shard_key(shard), member)
+
+    @_translating_errors
+    async def claim_timers(self, shard: int, now: int, lease_end: int, limit: int) -> list[str]:
+        claimed = await self._claim_timers(
+            keys=[timer_shard_key(shard)], args=[now, lease_end, limit]
+        )
+        return [member.decode() for member in claimed]
+
+    # Live fan-out.
+
+    @_translating_errors
+    async def publish_control(self, pair_id: str, message: bytes) -> None:
+        await self._redis.execute_command(self._publish, PairKeys(pair_id).channel, message)
+
+    def subscription(self) -> Subscription:
+        return Subscription(self._redis.pubsub())
+
+
+class Subscription:
+    """The hub's one pub/sub connection: pair channels in, messages out."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    @_translating_errors
+    async def subscribe(self, pair_ids: Sequence[str]) -> None:
+        if pair_ids:
+            await self._pubsub.subscribe(*(PairKeys(pair).channel for pair in pair_ids))
+
+    @_translating_errors
+    async def unsubscribe(self, pair_id: str) -> None:
+        await self._pubsub.unsubscribe(PairKeys(pair_id).channel)
+
+    @_translating_errors
+    async def next_message(self, timeout: float) -> tuple[str, str, bytes] | None:
+        """The next ``(kind, pair id, payload)``, or None when nothing came in ``timeout``.
+
+        ``kind`` is ``message``, or ``subscribe`` when a subscription is
+        confirmed: from then on, every message published on it arrives.
+        """
+        if not self._pubsub.subscribed:
+            await asyncio.sleep(timeout)
+            return None
+        message = await self._pubsub.get_message(timeout=timeout)
+        if message is None or message["type"] not in _KINDS:
+            return None
+        channel = message["channel"].decode()
+        pair_id = channel[channel.index("{p:") + 3 : channel.index("}")]
+        return _KINDS[message["type"]], pair_id, message["data"]
+
+    async def close(self) -> None:
+        try:
+            await self._pubsub.aclose()
+        except _UNAVAILABLE:
+            return
+
+
+def _append_outcome(reply: list[Any]) -> AppendOutcome:
+    kind = reply[0].decode()
+    if kind == "ok":
+        return Appended(seq=int(reply[1]))
+    if kind == "dup":
+        return Duplicate(record=reply[1])
+    if kind == "stale":
+        return Stale()
+    return Gone()

@@ -1,0 +1,102 @@
+"""Timers that keep the promise of a space: ``space_ending`` and ``space_ended``.
+
+A ``need_space`` schedules its two timers *before* the signal is stored, in
+one of a few sharded sorted sets (``hl:timers:{N}``), each timer named
+``pair|member|until|kind``. Any hub may claim a due timer (claim_timers.lua
+moves it to the end of a lease, so a hub that dies after claiming leaves it
+to be claimed again) and fires it by recording the event through the
+journal. Firing is idempotent on the pair's state: the event is recorded
+only while the member is still in that very space (same ``until``) and, for
+``space_ending``, only if its reminder has not fired yet. So a timer claimed
+twice, a timer whose signal was never stored and a timer after ``im_back``
+all fire at most once, and usually exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from . import decisions
+from .clock import now_ms
+from .journal import Decide, PairGone
+from .store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Timers"]
+
+log = structlog.get_logger(__name__)
+
+CLAIM_BATCH = 64
+ENDING, ENDED = "ending", "ended"
+
+
+class Timers:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._settings = node.settings
+        self._task: asyncio.Task[None] | None = None
+
+    def shard_of(self, pair_id: str) -> int:
+        return zlib.crc32(pair_id.encode()) % self._settings.timer_shards
+
+    async def schedule(self, pair_id: str, member: str, until: int, duration_s: int) -> None:
+        shard = self.shard_of(pair_id)
+        lead_s = self._settings.space_ending_seconds
+        if duration_s > lead_s:
+            ending = _name(pair_id, member, until, ENDING)
+            await self._node.store.schedule_timer(shard, ending, until - lead_s * 1000)
+        await self._node.store.schedule_timer(shard, _name(pair_id, member, until, ENDED), until)
+
+    async def cancel(self, pair_id: str, member: str, until: int) -> None:
+        """Forget a space's timers (after im_back); a timer missed here fires as a no-op."""
+        shard = self.shard_of(pair_id)
+        for kind in (ENDING, ENDED):
+            await self._node.store.cancel_timer(shard, _name(pair_id, member, until, kind))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = self._settings.timer_poll_ms / 1000
+        while True:
+            try:
+                await asyncio.gather(*map(self._sweep, range(self._settings.timer_shards)))
+            except StoreUnavailable as error:
+                log.warning("timers_unavailable", error=str(error))
+            await asyncio.sleep(interval)
+
+    async def _sweep(self, shard: int) -> None:
+        now = now_ms()
+        lease_end = now + self._settings.timer_lease_ms
+        for timer in await self._node.store.claim_timers(shard, now, lease_end, CLAIM_BATCH):
+            await self._fire(shard, timer)
+
+    async def _fire(self, shard: int, timer: str) -> None:
+        pair_id, member, until, kind = timer.split("|")
+        decide: Decide = (
+            decisions.space_ending(member, int(until))
+            if kind == ENDING
+            else decisions.space_ended(member, int(until))
+        )
+        with contextlib.suppress(PairGone):
+            recorded = await self._node.journal.record(pair_id, decide)
+            if recorded is not None:
+                log.info("timer_fired", pair=pair_id, kind=recorded.event.kind)
+        await self._node.store.cancel_timer(shard, timer)
+
+
+def _name(pair_id: str, member: str, until: int, kind: str) -> str:
+    return f"{pair_id}|{member}|{until}|{kind}"

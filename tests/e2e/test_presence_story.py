@@ -1,0 +1,63 @@
+"""B sees whether A is around: online while a device of A is connected, offline after.
+
+Even when the hub A's phone was on dies without a word, B does not keep
+seeing A online: a surviving hub notices and records A going offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+
+from heartline_protocol import Event, Presence
+from tests.support.couples import pair_up
+from tests.support.devices import Device
+from tests.support.hubs import HubProcess
+
+
+async def test_presence_follows_the_last_device(
+    http: aiohttp.ClientSession, shared_hub: HubProcess
+) -> None:
+    couple = await pair_up(http, shared_hub.url)
+    b_phone = await Device.connect(http, shared_hub.ws_url, couple.b.token)
+    a_phone = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    came = await _presence_of(b_phone, couple.a.member)
+    assert came.body == Presence(online=True)
+
+    a_again = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    await a_phone.close()
+    await a_again.close()
+    left = await _presence_of(b_phone, couple.a.member)
+    assert left.body == Presence(online=False)
+    later = await Device.connect(http, shared_hub.ws_url, couple.b.token)
+    a_state = later.welcome.state.member(couple.a.member)
+    assert a_state is not None
+    assert not a_state.online
+    assert a_state.last_seen == left.at
+    for device in (b_phone, later):
+        await device.close()
+
+
+async def test_a_member_on_a_hub_that_dies_goes_offline(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    doomed, survivor = start_hub(), start_hub()
+    couple = await pair_up(http, survivor.url)
+    b_phone = await Device.connect(http, survivor.ws_url, couple.b.token)
+    a_phone = await Device.connect(http, doomed.ws_url, couple.a.token)
+    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+
+    doomed.kill()
+    left = await _presence_of(b_phone, couple.a.member, timeout=8)
+    assert left.body == Presence(online=False)
+    await a_phone.ws.close()
+    await b_phone.close()
+
+
+async def _presence_of(device: Device, member: str, timeout: float = 5) -> Event:
+    frame = await device.receive(
+        lambda f: isinstance(f, Event) and f.kind == "presence" and f.member == member, timeout
+    )
+    assert isinstance(frame, Event)
+    return frame
