@@ -1,0 +1,103 @@
+"""The journal: every event gets the next sequence number, even with two hubs racing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from heartline_hub import decisions
+from heartline_hub.auth import new_id
+from heartline_hub.clock import now_ms
+from heartline_hub.journal import Idempotency, Journal, PairGone
+from heartline_hub.store import DeviceKind, DeviceRecord, Scope, Store
+from heartline_protocol import CheckIn, ErrorCode, ImBack, ProtocolError, decode_from_hub
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(redis_url, idempotency_ttl_ms=60_000, retention_ms=86_400_000)
+    yield store
+    await store.close()
+
+
+async def new_pair(store: Store) -> tuple[str, str]:
+    pair_id, member = new_id("p"), new_id("m")
+    device = DeviceRecord(new_id("d"), member, DeviceKind.PHONE, Scope.FULL, "h", now_ms())
+    assert await store.create_pair(pair_id, device, invite_hash="i", epoch=new_id("ep"), now=1)
+    return pair_id, member
+
+
+async def test_two_hubs_recording_at_once_get_consecutive_sequence_numbers(store: Store) -> None:
+    pair_id, member = await new_pair(store)
+    hub_one, hub_two = Journal(store), Journal(store)
+    await hub_one.snapshot(pair_id)
+    await hub_two.snapshot(pair_id)
+
+    async def record(journal: Journal, count: int) -> list[int]:
+        seqs = []
+        for _ in range(count):
+            recorded = await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+            assert recorded is not None
+            seqs.append(recorded.event.seq)
+        return seqs
+
+    ones, twos = await asyncio.gather(record(hub_one, 15), record(hub_two, 15))
+    assert sorted(ones + twos) == list(range(1, 31))
+    stored = await store.read_events(pair_id, 0, 100)
+    assert [seq for seq, _ in stored] == list(range(1, 31))
+    snapshot = await store.load(pair_id)
+    assert snapshot is not None
+    assert snapshot.version == 30
+    assert len(snapshot.state.bids) == 30
+
+
+async def test_a_repeated_client_message_id_gets_the_original_event(store: Store) -> None:
+    pair_id, member = await new_pair(store)
+    journal = Journal(store)
+    key = Idempotency.of("d", "c-1", b"check_in")
+    first = await journal.record(pair_id, decisions.signal(member, "d", CheckIn()), idempotency=key)
+    again = await Journal(store).record(
+        pair_id, decisions.signal(member, "d", CheckIn()), idempotency=key
+    )
+    assert first is not None
+    assert again is not None
+    assert (again.event, again.replayed, first.replayed) == (first.event, True, False)
+    assert (await store.load(pair_id)).version == 1  # type: ignore[union-attr]
+
+    other = Idempotency.of("d", "c-1", b"im_back")
+    with pytest.raises(ProtocolError) as raised:
+        await journal.record(pair_id, decisions.signal(member, "d", ImBack()), idempotency=other)
+    assert raised.value.code is ErrorCode.CONFLICT
+
+
+async def test_a_decision_of_nothing_records_nothing(store: Store) -> None:
+    pair_id, member = await new_pair(store)
+    journal = Journal(store)
+    assert await journal.record(pair_id, decisions.joined(member, "d")) is not None
+    assert await journal.record(pair_id, decisions.joined(member, "d")) is None
+    assert [seq for seq, _ in await store.read_events(pair_id, 0, 10)] == [1]
+
+
+async def test_observing_fan_out_keeps_the_cached_snapshot_current(store: Store) -> None:
+    pair_id, member = await new_pair(store)
+    writer, reader = Journal(store), Journal(store)
+    await reader.snapshot(pair_id)
+    recorded = await writer.record(pair_id, decisions.signal(member, "d", CheckIn(note="hi")))
+    assert recorded is not None
+    reader.observe(pair_id, recorded.event.seq, recorded.frame)
+    cached = await reader.snapshot(pair_id)
+    assert cached.version == 1
+    assert cached.state.bids[0].note == "hi"
+    assert cached.marks == {f"signal:{member}": 1}
+    assert decode_from_hub(recorded.frame) == recorded.event
+
+
+async def test_recording_on_an_unpaired_pair_says_so(store: Store) -> None:
+    pair_id, member = await new_pair(store)
+    journal = Journal(store)
+    await journal.snapshot(pair_id)
+    await store.erase_pair(pair_id)
+    with pytest.raises(PairGone):
+        await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
