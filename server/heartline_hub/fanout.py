@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from heartline_protocol import CloseCode
+from heartline_protocol import CloseCode, ErrorCode, ProtocolError
 
 from .clock import now_ms
 from .journal import Journal
@@ -43,7 +43,7 @@ class Listener(Protocol):
 
     def deliver(self, seq: int, frame: bytes) -> None: ...
 
-    def end(self, code: CloseCode, reason: str) -> None: ...
+    def end(self, code: CloseCode, reason: str, error: ProtocolError | None = None) -> None: ...
 
 
 class Room:
@@ -64,10 +64,10 @@ class Room:
         for listener in tuple(self.listeners):
             listener.deliver(seq, frame)
 
-    def end_device(self, device_id: str, code: CloseCode, reason: str) -> None:
+    def end_device(self, device_id: str, code: CloseCode, error: ProtocolError) -> None:
         for listener in tuple(self.listeners):
             if listener.device_id == device_id:
-                listener.end(code, reason)
+                listener.end(code, error.message, error)
 
     def end_all(self, code: CloseCode, reason: str) -> None:
         for listener in tuple(self.listeners):
@@ -197,7 +197,8 @@ class Fanout:
             DELIVERY_LATENCY.observe(max(0, now_ms() - int(at)) / 1000)
             await self._event(room, int(seq), frame)
         elif payload[:1] == b"r":
-            room.end_device(payload[1:].decode(), CloseCode.UNAUTHORIZED, "device revoked")
+            revoked = ProtocolError(ErrorCode.UNAUTHORIZED, "this device was revoked")
+            room.end_device(payload[1:].decode(), CloseCode.UNAUTHORIZED, revoked)
         elif payload[:1] == b"u":
             room.end_all(CloseCode.UNPAIRED, "unpaired")
 

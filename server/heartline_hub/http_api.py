@@ -85,6 +85,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def add_routes(app: web.Application, node: Node) -> None:
     api = _Api(node)
+    app.middlewares.append(_json_http_errors)
     app.router.add_post("/v1/pairs", _json_errors(api.create_pair))
     app.router.add_post("/v1/pairs/join", _json_errors(api.join_pair))
     app.router.add_post("/v1/pair/invite", _json_errors(api.new_invite))
@@ -92,6 +93,21 @@ def add_routes(app: web.Application, node: Node) -> None:
     app.router.add_get("/v1/devices", _json_errors(api.list_devices))
     app.router.add_post("/v1/devices", _json_errors(api.add_device))
     app.router.add_delete("/v1/devices/{device}", _json_errors(api.revoke_device))
+
+
+_HTTP_CODES = {404: "not_found", 405: "not_found", 413: "too_large"}
+
+
+@web.middleware
+async def _json_http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own refusals (no such route, body too large) as JSON errors too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = _HTTP_CODES.get(error.status, "bad_frame" if error.status < 500 else "internal")
+        return error_response(error.status, code, error.reason)
 
 
 def _json_errors(handler: Handler) -> Handler:
@@ -146,12 +162,14 @@ class _Api:
         kind, name = _device_kind(body.get("device")), _device_name(body.get("device"))
         code_hash = hash_secret(normalize_invite_code(code))
         pair_id = await self._store.redeem_invite(code_hash)
-        if pair_id is None:
-            raise ApiError(ErrorCode.NOT_FOUND, "code: unknown, used or expired invite code")
         member = new_id("m")
         device, token = self._new_device(member, kind, Scope.FULL, name)
-        joined = await self._store.join_pair(pair_id, device, invite_hash=code_hash, now=now_ms())
-        if joined != 1:
+        if (
+            pair_id is None
+            or await self._store.join_pair(pair_id, device, invite_hash=code_hash, now=now_ms())
+            != 1
+        ):
+            await self._store.count_failed_join(request.remote or "unknown", JOIN_WINDOW_S)
             raise ApiError(ErrorCode.NOT_FOUND, "code: unknown, used or expired invite code")
         await self._store.save_token(device.token_hash, _token_record(pair_id, device))
         await self._node.journal.record(pair_id, decisions.joined(member, device.id))
@@ -215,9 +233,9 @@ class _Api:
         return identity
 
     async def _limit_join_attempts(self, request: web.Request) -> None:
-        client = request.remote or "unknown"
-        attempts = await self._store.count_join_attempt(client, JOIN_WINDOW_S)
-        if attempts > self._node.settings.join_attempts_per_minute:
+        """Wrong codes are counted per address: guessing a code is slowed, pairing is not."""
+        failures = await self._store.failed_joins(request.remote or "unknown")
+        if failures >= self._node.settings.join_attempts_per_minute:
             raise ApiError(
                 ErrorCode.RATE_LIMITED,
                 "too many invite code attempts, wait a minute",

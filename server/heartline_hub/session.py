@@ -108,7 +108,8 @@ class Session:
         self._held: list[tuple[int, bytes]] = []
         self._sent_seq = 0
         self._receipt_seq = 0
-        self._closing: asyncio.Task[None] | None = None
+        self._ending: tuple[CloseCode, str, ProtocolError | None] | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._refused: collections.deque[float] = collections.deque()
         settings = node.settings
         self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
@@ -135,10 +136,18 @@ class Session:
         if self._writer.put(frame):
             EVENTS_DELIVERED.inc()
 
-    def end(self, code: CloseCode, reason: str) -> None:
-        """Close the connection soon, from anywhere; the first reason wins."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+    def end(self, code: CloseCode, reason: str, error: ProtocolError | None = None) -> None:
+        """Close the connection soon, from anywhere; the first reason wins.
+
+        The close itself happens in the connection's own task (see ``run``):
+        closing from another task while it reads would drop the TCP
+        connection before the client can answer, and the client would see
+        1006 instead of ``code``.
+        """
+        if self._ending is None:
+            self._ending = (code, reason, error)
+            if self._reading is not None:
+                self._reading.cancel()
 
     def goaway(self) -> None:
         if self.state is SessionState.OPEN:
@@ -164,6 +173,14 @@ class Session:
             return
         if not await self._open(hello):
             return
+        if self._ending is None:
+            self._reading = asyncio.get_running_loop().create_task(self._read())
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
+        if self._ending is not None:
+            await self._close(*self._ending)
+
+    async def _read(self) -> None:
         async for message in self._ws:
             self.last_received = time.monotonic()
             if message.type is WSMsgType.BINARY:
@@ -175,7 +192,7 @@ class Session:
         try:
             message = await self._ws.receive(timeout=self._node.settings.handshake_timeout_s)
         except TimeoutError:
-            await self._close(CloseCode.HANDSHAKE_TIMEOUT, "no hello")
+            await self._close(CloseCode.HANDSHAKE_TIMEOUT, "no hello", None)
             return None
         if message.type not in {WSMsgType.BINARY, WSMsgType.TEXT}:
             return None
@@ -209,7 +226,7 @@ class Session:
             )
             return False
         except PairGone:
-            await self._close(CloseCode.UNPAIRED, "unpaired")
+            await self._close(CloseCode.UNPAIRED, "unpaired", None)
             return False
         self._move(SessionState.OPEN)
         self._node.sessions.add(self)
@@ -272,8 +289,10 @@ class Session:
         log.info("session_closed", session=self.id, code=self._ws.close_code)
         structlog.contextvars.unbind_contextvars("pair", "device")
 
-    async def _close(self, code: CloseCode, reason: str) -> None:
+    async def _close(self, code: CloseCode, reason: str, error: ProtocolError | None) -> None:
         """Send what is queued (not to a client that stopped reading), then close."""
+        if error is not None:
+            self._send(Error.from_exception(error))
         if code is CloseCode.SLOW_CONSUMER:
             await self._writer.stop()
         else:

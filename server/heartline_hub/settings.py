@@ -71,6 +71,8 @@ class Setting:
     name: str
     help: str
     parse: Callable[[str], Any] = str
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def env(self) -> str:
@@ -83,34 +85,34 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "address to listen on"),
-    Setting("port", "port to listen on", int),
+    Setting("port", "port to listen on", int, 1, 65535),
     Setting(
         "redis_url",
         "Redis/Valkey URL (redis://host:port/db); unset: start an embedded Valkey "
         "with append-only persistence in --data-dir",
     ),
     Setting("data_dir", "folder of the embedded Valkey's data", Path),
-    Setting("hub_id", "this hub's name in logs and presence (default: host-pid)"),
+    Setting("hub_id", "this hub's name in logs and presence (default: host-pid-random)"),
     Setting("log_level", "debug, info, warning or error"),
     Setting("log_format", "json (one object a line) or console"),
-    Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int),
-    Setting("handshake_timeout_s", "seconds a new connection has to send hello", float),
-    Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float),
-    Setting("outbound_queue", "frames queued for one slow client before it is cut off", int),
-    Setting("max_frame_bytes", "largest frame a client may send", int),
-    Setting("min_space_seconds", "shortest need_space duration", int),
-    Setting("max_space_seconds", "longest need_space duration", int),
-    Setting("space_ending_seconds", "space_ending reminder this long before the end", int),
-    Setting("signal_rate", "signals per second one device may send, sustained", int),
-    Setting("signal_burst", "signals one device may send at once", int),
-    Setting("retention_days", "days of event history kept for resume and sync", float),
-    Setting("idempotency_ttl_s", "seconds a client message id is remembered", int),
-    Setting("invite_ttl_s", "seconds an invite code stays valid", int),
-    Setting("join_attempts_per_minute", "invite code attempts per client address", int),
-    Setting("timer_shards", "sorted sets the timers are spread over", int),
-    Setting("timer_poll_ms", "how often each hub looks for due timers", int),
-    Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int),
-    Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int),
+    Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int, 100),
+    Setting("handshake_timeout_s", "seconds a new connection has to send hello", float, 0.1),
+    Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float, 0),
+    Setting("outbound_queue", "frames queued for one slow client before it is cut off", int, 2),
+    Setting("max_frame_bytes", "largest frame a client may send", int, 256, 1 << 20),
+    Setting("min_space_seconds", "shortest need_space duration", int, 1),
+    Setting("max_space_seconds", "longest need_space duration", int, 1),
+    Setting("space_ending_seconds", "space_ending reminder this long before the end", int, 1),
+    Setting("signal_rate", "signals per second one device may send, sustained", int, 1),
+    Setting("signal_burst", "signals one device may send at once", int, 1),
+    Setting("retention_days", "days of event history kept for resume and sync", float, 0.0001),
+    Setting("idempotency_ttl_s", "seconds a client message id is remembered", int, 1),
+    Setting("invite_ttl_s", "seconds an invite code stays valid", int, 1),
+    Setting("join_attempts_per_minute", "wrong invite codes per client address a minute", int, 1),
+    Setting("timer_shards", "sorted sets the timers are spread over", int, 1, 1024),
+    Setting("timer_poll_ms", "how often each hub looks for due timers", int, 10),
+    Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int, 100),
+    Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int, 1),
 )
 
 
@@ -153,12 +155,22 @@ def load_settings(
 
 def _check(settings: Settings) -> None:
     """Refuse settings the hub cannot run with, naming the setting."""
+    for setting in SETTINGS:
+        _check_range(setting, getattr(settings, setting.name))
     try:
         settings.limits  # noqa: B018 - building the limits validates them
     except ProtocolError as error:
         raise SystemExit(f"invalid setting: {error.message}") from None
     if settings.log_format not in {"json", "console"}:
         raise SystemExit("invalid setting: log_format must be json or console")
+
+
+def _check_range(setting: Setting, value: Any) -> None:
+    where = f"{setting.flag} / {setting.env}"
+    if setting.minimum is not None and value < setting.minimum:
+        raise SystemExit(f"invalid setting {where}: {value} is below {setting.minimum}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise SystemExit(f"invalid setting {where}: {value} is above {setting.maximum}")
 
 
 def _parse_env(setting: Setting, raw: str) -> Any:

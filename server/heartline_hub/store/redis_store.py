@@ -10,6 +10,7 @@ beside this file; key names come from ``keys.py``. Redis failures surface as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -188,13 +189,18 @@ class Store:
         return None if pair_id is None else pair_id.decode()
 
     @_translating_errors
-    async def count_join_attempt(self, client: str, window_s: int) -> int:
+    async def failed_joins(self, client: str) -> int:
+        """Wrong invite codes from ``client`` in the current window."""
+        count = await self._redis.get(join_attempts_key(client))
+        return 0 if count is None else int(count)
+
+    @_translating_errors
+    async def count_failed_join(self, client: str, window_s: int) -> None:
         key = join_attempts_key(client)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, window_s, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+            await pipe.execute()
 
     @_translating_errors
     async def create_pair(
@@ -424,11 +430,13 @@ class Subscription:
 
     def __init__(self, pubsub: Any) -> None:
         self._pubsub = pubsub
+        self._has_channels = asyncio.Event()
 
     @_translating_errors
     async def subscribe(self, pair_ids: Sequence[str]) -> None:
         if pair_ids:
             await self._pubsub.subscribe(*(PairKeys(pair).channel for pair in pair_ids))
+            self._has_channels.set()
 
     @_translating_errors
     async def unsubscribe(self, pair_id: str) -> None:
@@ -442,7 +450,9 @@ class Subscription:
         confirmed: from then on, every message published on it arrives.
         """
         if not self._pubsub.subscribed:
-            await asyncio.sleep(timeout)
+            self._has_channels.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._has_channels.wait(), timeout)
             return None
         message = await self._pubsub.get_message(timeout=timeout)
         if message is None or message["type"] not in _KINDS:

@@ -1,0 +1,589 @@
+"""The store keeps a pair's log, state, devices, tokens, invites, presence and timers.
+
+``Store`` (server/heartline_hub/store/redis_store.py) is tested directly,
+against real servers only (see conftest.py). Events are real protocol
+frames: the state stored beside each one is its fold.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from heartline_hub.auth import hash_secret, new_id, new_token
+from heartline_hub.store import (
+    Appended,
+    AppendOutcome,
+    AppendRequest,
+    DeviceKind,
+    DeviceRecord,
+    Duplicate,
+    Gone,
+    Scope,
+    Stale,
+    Store,
+    StoreUnavailable,
+    TokenRecord,
+)
+from heartline_hub.store.keys import PairKeys, invite_key, join_attempts_key, timer_shard_key
+from heartline_hub.store.keys import token_key as token_key_of
+from heartline_protocol import (
+    CheckIn,
+    Event,
+    EventBody,
+    ImBack,
+    Joined,
+    MemberStatus,
+    NeedSpace,
+    State,
+    apply_event,
+    decode_from_hub,
+    encode,
+)
+from tests.support.servers import free_port
+
+from .conftest import IDEMPOTENCY_TTL_MS, RETENTION_MS
+
+A, B = "m_A", "m_B"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def device_of(member: str, *, kind: DeviceKind = DeviceKind.PHONE) -> tuple[DeviceRecord, str]:
+    """A device record and the token whose hash it keeps."""
+    token = new_token()
+    record = DeviceRecord(
+        id=new_id("d"),
+        member=member,
+        kind=kind,
+        scope=Scope.FULL,
+        token_hash=hash_secret(token),
+        created=now_ms(),
+    )
+    return record, token
+
+
+@dataclass
+class Pair:
+    """A pair made in the store, and the log as the test has folded it so far."""
+
+    id: str
+    epoch: str
+    device: DeviceRecord
+    invite_hash: str
+    state: State = field(default_factory=lambda: State(version=0))
+
+    @property
+    def keys(self) -> PairKeys:
+        return PairKeys(self.id)
+
+    def event(self, at: int, body: EventBody, *, member: str = A) -> Event:
+        seq = self.state.version + 1
+        device = self.device.id if member == A else None
+        return Event(
+            seq=seq, id=f"{self.epoch}.{seq}", at=at, member=member, body=body, device=device
+        )
+
+    def request(
+        self,
+        event: Event,
+        *,
+        expected_version: int | None = None,
+        idem_field: str | None = None,
+        expected_online_rev: int | None = None,
+        extra_fields: Sequence[tuple[str, str]] = (),
+    ) -> AppendRequest:
+        frame = encode(event)
+        return AppendRequest(
+            expected_version=self.state.version if expected_version is None else expected_version,
+            frame=frame,
+            time=event.at,
+            state=apply_event(self.state, event),
+            idem_field=idem_field,
+            idem_record=b"0" * 32 + frame if idem_field else b"",
+            expected_online_rev=expected_online_rev,
+            extra_fields=extra_fields,
+        )
+
+    async def append(
+        self,
+        store: Store,
+        event: Event,
+        *,
+        idem_field: str | None = None,
+        expected_online_rev: int | None = None,
+        extra_fields: Sequence[tuple[str, str]] = (),
+    ) -> AppendOutcome:
+        """Append ``event`` on the version the test holds; fold it if it was stored."""
+        request = self.request(
+            event,
+            idem_field=idem_field,
+            expected_online_rev=expected_online_rev,
+            extra_fields=extra_fields,
+        )
+        outcome = await store.append(self.id, request)
+        if isinstance(outcome, Appended):
+            self.state = apply_event(self.state, event)
+        return outcome
+
+
+@pytest.fixture
+async def pair(store: Store) -> AsyncIterator[Pair]:
+    """A pair whose first member, A, has one phone; erased after the test."""
+    device, _ = device_of(A)
+    made = Pair(new_id("p"), new_id("ep"), device, hash_secret(secrets.token_hex(8)))
+    assert await store.create_pair(
+        made.id, device, invite_hash=made.invite_hash, epoch=made.epoch, now=now_ms()
+    )
+    yield made
+    await store.erase_pair(made.id)
+
+
+async def keys_of(server: redis.Redis, pair_id: str) -> list[bytes]:
+    return [key async for key in server.scan_iter(match=f"*{{p:{pair_id}}}*", count=1000)]
+
+
+# A new pair.
+
+
+async def test_a_new_pair_starts_empty_at_version_0_in_its_epoch(store: Store, pair: Pair) -> None:
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.epoch, snapshot.first_seq) == (0, pair.epoch, 1)
+    assert snapshot.state == State(version=0)
+    assert (snapshot.online_rev, snapshot.marks) == (0, {})
+    assert await store.members(pair.id) == [A]
+    assert await store.devices(pair.id) == [pair.device]
+    assert await store.read_events(pair.id, 0, 10) == []
+
+
+async def test_a_pair_id_that_is_taken_is_not_created_again(store: Store, pair: Pair) -> None:
+    intruder, _ = device_of("m_X")
+    assert not await store.create_pair(
+        pair.id, intruder, invite_hash="x", epoch="ep_other", now=now_ms()
+    )
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert snapshot.epoch == pair.epoch
+    assert await store.devices(pair.id) == [pair.device]
+
+
+async def test_an_unknown_pair_has_no_snapshot(store: Store) -> None:
+    assert await store.load(new_id("p")) is None
+
+
+# Appending events.
+
+
+async def test_an_event_at_the_expected_version_gets_the_next_sequence_number(
+    store: Store, pair: Pair
+) -> None:
+    t0 = now_ms()
+    space = pair.event(t0, NeedSpace(duration=1800, note="a walk", until=t0 + 1_800_000))
+    outcome = await store.append(pair.id, pair.request(space, extra_fields=[(f"signal:{A}", "1")]))
+    assert outcome == Appended(seq=1)
+
+    stored = await store.read_events(pair.id, 0, 10)
+    assert [seq for seq, _ in stored] == [1]
+    assert decode_from_hub(stored[0][1]) == space
+
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert snapshot.version == 1
+    assert snapshot.state == apply_event(State(version=0), space)
+    member = snapshot.state.member(A)
+    assert member is not None
+    assert member.status is MemberStatus.SPACE
+    assert snapshot.marks == {f"signal:{A}": 1}
+
+
+async def test_events_follow_each_other_without_gaps(store: Store, pair: Pair) -> None:
+    t0 = now_ms()
+    outcomes = [
+        await pair.append(store, pair.event(t0, Joined())),
+        await pair.append(store, pair.event(t0 + 1, CheckIn(note="how are you?"))),
+        await pair.append(store, pair.event(t0 + 2, ImBack())),
+    ]
+    assert outcomes == [Appended(1), Appended(2), Appended(3)]
+    assert [seq for seq, _ in await store.read_events(pair.id, 1, 10)] == [2, 3]
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 2)] == [1, 2]
+
+
+async def test_a_mark_set_to_nothing_is_removed(store: Store, pair: Pair) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()), extra_fields=[(f"ending:{A}", "7")])
+    await pair.append(store, pair.event(t0 + 1, ImBack()), extra_fields=[(f"ending:{A}", "")])
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert f"ending:{A}" not in snapshot.marks
+
+
+async def test_an_append_on_a_stale_version_stores_nothing(store: Store, pair: Pair) -> None:
+    t0 = now_ms()
+    first = pair.event(t0, CheckIn())
+    assert await pair.append(store, first) == Appended(seq=1)
+
+    rival = pair.event(t0 + 5, ImBack())
+    outcome = await store.append(pair.id, pair.request(rival, expected_version=0))
+    assert outcome == Stale()
+
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [1]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state) == (1, pair.state)
+
+
+async def test_an_append_decided_on_an_old_view_of_presence_stores_nothing(
+    store: Store, pair: Pair
+) -> None:
+    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    outcome = await pair.append(store, pair.event(now_ms(), Joined()), expected_online_rev=0)
+    assert outcome == Stale()
+    assert await store.read_events(pair.id, 0, 10) == []
+    assert await pair.append(store, pair.event(now_ms(), Joined()), expected_online_rev=1) == (
+        Appended(seq=1)
+    )
+
+
+async def test_a_repeated_client_message_id_gets_the_original_record(
+    store: Store, pair: Pair
+) -> None:
+    t0 = now_ms()
+    idem = f"{pair.device.id}:c-0001"
+    original = pair.event(t0, CheckIn(note="thinking of you"))
+    first = pair.request(original, idem_field=idem)
+    assert await store.append(pair.id, first) == Appended(seq=1)
+    pair.state = apply_event(pair.state, original)
+
+    resent = pair.event(t0 + 50, CheckIn(note="thinking of you"))
+    outcome = await store.append(pair.id, pair.request(resent, idem_field=idem))
+    assert outcome == Duplicate(record=first.idem_record)
+
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [1]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert snapshot.version == 1
+
+
+async def test_an_append_on_an_erased_pair_is_gone(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    await store.erase_pair(pair.id)
+    outcome = await pair.append(store, pair.event(now_ms(), Joined()), idem_field="d:c-1")
+    assert outcome == Gone()
+    assert await keys_of(server, pair.id) == []
+
+
+async def test_an_append_on_a_pair_that_never_existed_is_gone(
+    store: Store, server: redis.Redis
+) -> None:
+    ghost = Pair(new_id("p"), "ep_ghost", device_of(A)[0], "x")
+    assert await ghost.append(store, ghost.event(now_ms(), Joined())) == Gone()
+    assert await keys_of(server, ghost.id) == []
+
+
+# Retention and expiry, decided by the times the appends carry.
+
+
+async def test_history_past_retention_is_trimmed_on_a_later_append(
+    store: Store, pair: Pair
+) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(store, pair.event(t0 + 10_000, CheckIn()))
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert snapshot.first_seq == 1
+
+    later = t0 + RETENTION_MS + 5_000
+    assert await pair.append(store, pair.event(later, ImBack())) == Appended(seq=3)
+
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.first_seq, snapshot.version) == (2, 3)
+
+
+async def test_expired_idempotency_records_are_removed_on_a_later_append(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    t0 = now_ms()
+    idem = f"{pair.device.id}:c-0001"
+    assert await pair.append(store, pair.event(t0, CheckIn()), idem_field=idem) == Appended(1)
+    within = await pair.append(store, pair.event(t0 + 5_000, CheckIn()), idem_field=idem)
+    assert isinstance(within, Duplicate)
+
+    after_ttl = t0 + IDEMPOTENCY_TTL_MS + 1
+    assert await pair.append(store, pair.event(after_ttl, ImBack())) == Appended(2)
+    assert not await server.hexists(pair.keys.idem, idem)
+    assert await server.zscore(pair.keys.idem_expiry, idem) is None
+
+    reused = await pair.append(store, pair.event(after_ttl + 1, CheckIn()), idem_field=idem)
+    assert reused == Appended(3)
+
+
+# Presence.
+
+
+async def test_a_device_goes_offline_only_from_the_connection_that_holds_it(
+    store: Store, pair: Pair
+) -> None:
+    async def online_rev() -> int:
+        snapshot = await store.load(pair.id)
+        assert snapshot is not None
+        return snapshot.online_rev
+
+    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    assert (await store.online_members(pair.id), await online_rev()) == ({A}, 1)
+
+    await store.set_online(pair.id, A, pair.device.id, "conn-2")
+    assert (await store.online_members(pair.id), await online_rev()) == ({A}, 2)
+
+    await store.clear_online(pair.id, A, pair.device.id, "conn-1")
+    assert (await store.online_members(pair.id), await online_rev()) == ({A}, 2)
+
+    await store.clear_online(pair.id, A, pair.device.id, "conn-2")
+    assert (await store.online_members(pair.id), await online_rev()) == (set(), 3)
+
+
+async def test_a_member_stays_online_while_another_device_is_connected(
+    store: Store, pair: Pair
+) -> None:
+    watch, _ = device_of(A, kind=DeviceKind.WATCH)
+    await store.set_online(pair.id, A, pair.device.id, "conn-phone")
+    await store.set_online(pair.id, A, watch.id, "conn-watch")
+    await store.clear_online(pair.id, A, pair.device.id, "conn-phone")
+    assert await store.online_members(pair.id) == {A}
+
+
+async def test_presence_on_an_erased_pair_leaves_nothing_behind(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    await store.erase_pair(pair.id)
+    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    assert await keys_of(server, pair.id) == []
+
+
+# Timers.
+
+
+@pytest.fixture
+async def shard(server: redis.Redis) -> AsyncIterator[int]:
+    """A timer shard no hub sweeps (hubs use shards 0 to timer_shards - 1)."""
+    number = 100_000 + secrets.randbelow(1_000_000)
+    yield number
+    await server.delete(timer_shard_key(number))
+
+
+async def test_a_due_timer_is_claimed_once_until_its_lease_runs_out(
+    store: Store, shard: int
+) -> None:
+    t0 = now_ms()
+    await store.schedule_timer(shard, "p_x|m_A|1|ended", t0 - 1)
+    await store.schedule_timer(shard, "p_x|m_A|2|ended", t0 + 60_000)
+    lease_end = t0 + 5_000
+
+    assert await store.claim_timers(shard, t0, lease_end, 10) == ["p_x|m_A|1|ended"]
+    assert await store.claim_timers(shard, t0, lease_end, 10) == []
+    assert await store.claim_timers(shard, lease_end - 1, lease_end + 5_000, 10) == []
+    assert await store.claim_timers(shard, lease_end, lease_end + 5_000, 10) == ["p_x|m_A|1|ended"]
+
+
+async def test_a_claim_takes_at_most_its_limit(store: Store, shard: int) -> None:
+    t0 = now_ms()
+    for number in range(3):
+        await store.schedule_timer(shard, f"p_x|m_A|{number}|ended", t0 - 10 + number)
+    first = await store.claim_timers(shard, t0, t0 + 5_000, 2)
+    second = await store.claim_timers(shard, t0, t0 + 5_000, 2)
+    assert first == ["p_x|m_A|0|ended", "p_x|m_A|1|ended"]
+    assert second == ["p_x|m_A|2|ended"]
+
+
+async def test_a_cancelled_timer_is_never_claimed(store: Store, shard: int) -> None:
+    t0 = now_ms()
+    await store.schedule_timer(shard, "p_x|m_A|1|ended", t0 - 1)
+    await store.cancel_timer(shard, "p_x|m_A|1|ended")
+    assert await store.claim_timers(shard, t0 + 60_000, t0 + 65_000, 10) == []
+
+
+# Invites, joining, devices and tokens.
+
+
+async def test_an_invite_is_redeemed_once(store: Store, server: redis.Redis, pair: Pair) -> None:
+    code_hash = hash_secret(secrets.token_hex(8))
+    await store.save_invite(code_hash, pair.id, 60)
+    assert 0 < await server.ttl(invite_key(code_hash)) <= 60
+    assert await store.redeem_invite(code_hash) == pair.id
+    assert await store.redeem_invite(code_hash) is None
+
+
+async def test_a_new_invite_replaces_the_previous_one(store: Store, pair: Pair) -> None:
+    old, new = hash_secret("OLD" + secrets.token_hex(8)), hash_secret("NEW" + secrets.token_hex(8))
+    await store.replace_invite(pair.id, old, 60)
+    await store.replace_invite(pair.id, new, 60)
+    assert await store.redeem_invite(old) is None
+    assert await store.redeem_invite(new) == pair.id
+
+
+async def test_the_partner_joins_with_the_pairs_pending_invite_only(
+    store: Store, pair: Pair
+) -> None:
+    partner, _ = device_of(B)
+    assert await store.join_pair(pair.id, partner, invite_hash="not-the-invite", now=now_ms()) == -1
+    assert await store.join_pair(pair.id, partner, invite_hash=pair.invite_hash, now=now_ms()) == 1
+    assert await store.members(pair.id) == [A, B]
+    assert partner in await store.devices(pair.id)
+
+    third, _ = device_of("m_C")
+    fresh = hash_secret(secrets.token_hex(8))
+    assert await store.join_pair(pair.id, third, invite_hash=pair.invite_hash, now=now_ms()) == -1
+    await store.replace_invite(pair.id, fresh, 60)
+    assert await store.join_pair(pair.id, third, invite_hash=fresh, now=now_ms()) == 0
+    assert await store.members(pair.id) == [A, B]
+    await store.redeem_invite(fresh)
+
+
+async def test_nobody_joins_an_erased_pair(store: Store, pair: Pair) -> None:
+    await store.erase_pair(pair.id)
+    partner, _ = device_of(B)
+    assert await store.join_pair(pair.id, partner, invite_hash=pair.invite_hash, now=now_ms()) == 0
+    assert await store.devices(pair.id) == []
+
+
+async def test_a_token_is_found_by_its_hash_until_its_device_is_removed(
+    store: Store, pair: Pair
+) -> None:
+    watch, token = device_of(A, kind=DeviceKind.WATCH)
+    record = TokenRecord(pair=pair.id, member=A, device=watch.id, scope=Scope.READ)
+    await store.add_device(pair.id, watch)
+    await store.save_token(watch.token_hash, record)
+    assert await store.token(hash_secret(token)) == record
+    assert watch in await store.devices(pair.id)
+
+    assert await store.remove_device(pair.id, watch.id) == watch
+    assert await store.token(hash_secret(token)) is None
+    assert watch not in await store.devices(pair.id)
+    assert await store.remove_device(pair.id, watch.id) is None
+
+
+async def test_failed_joins_are_counted_per_client_within_a_window(
+    store: Store, server: redis.Redis
+) -> None:
+    client = f"198.51.100.{secrets.randbelow(250)}-{secrets.token_hex(4)}"
+    try:
+        assert await store.failed_joins(client) == 0
+        for _ in range(3):
+            await store.count_failed_join(client, 60)
+        await store.count_failed_join(f"{client}-other", 60)
+        assert await store.failed_joins(client) == 3
+        assert await store.failed_joins(f"{client}-other") == 1
+        assert 0 < await server.ttl(join_attempts_key(client)) <= 60
+    finally:
+        await server.delete(join_attempts_key(client), join_attempts_key(f"{client}-other"))
+
+
+# Unpairing.
+
+
+async def test_erasing_a_pair_removes_every_key_tokens_included(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    a_token_hash = pair.device.token_hash
+    await store.save_token(a_token_hash, TokenRecord(pair.id, A, pair.device.id, Scope.FULL))
+    partner, _ = device_of(B)
+    assert await store.join_pair(pair.id, partner, invite_hash=pair.invite_hash, now=now_ms()) == 1
+    await store.save_token(partner.token_hash, TokenRecord(pair.id, B, partner.id, Scope.FULL))
+    watch, _ = device_of(A, kind=DeviceKind.WATCH)
+    await store.add_device(pair.id, watch)
+    await store.save_token(watch.token_hash, TokenRecord(pair.id, A, watch.id, Scope.READ))
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(
+        store, pair.event(t0 + 1, NeedSpace(duration=60, until=t0 + 60_001)), idem_field="d:c-1"
+    )
+    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    tokens = [token_key_of(device.token_hash) for device in (pair.device, partner, watch)]
+    assert all([await server.exists(key) for key in tokens])
+    assert all([await server.exists(key) for key in pair.keys.all()])
+
+    await store.erase_pair(pair.id)
+
+    assert [key for key in pair.keys.all() if await server.exists(key)] == []
+    assert [key for key in tokens if await server.exists(key)] == []
+    assert await keys_of(server, pair.id) == []
+    assert await store.load(pair.id) is None
+
+
+async def test_erasing_a_pair_waiting_for_its_partner_removes_the_invite(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    code_hash = hash_secret(secrets.token_hex(8))
+    await store.replace_invite(pair.id, code_hash, 60)
+    assert await server.exists(invite_key(code_hash))
+
+    await store.erase_pair(pair.id)
+
+    assert not await server.exists(invite_key(code_hash))
+    assert await store.redeem_invite(code_hash) is None
+    assert await keys_of(server, pair.id) == []
+
+
+# Live fan-out.
+
+
+async def test_an_appended_event_is_published_on_the_pairs_channel(
+    store: Store, pair: Pair
+) -> None:
+    subscription = store.subscription()
+    try:
+        await subscription.subscribe([pair.id])
+        confirmed = None
+        for _ in range(10):
+            confirmed = await subscription.next_message(timeout=0.5)
+            if confirmed is not None:
+                break
+        assert confirmed is not None
+        assert confirmed[:2] == ("subscribe", pair.id)
+
+        event = pair.event(now_ms(), CheckIn(note="hi"))
+        await pair.append(store, event)
+        published = None
+        for _ in range(10):
+            published = await subscription.next_message(timeout=0.5)
+            if published is not None:
+                break
+        assert published == ("message", pair.id, b"e1:%d:%b" % (event.at, encode(event)))
+    finally:
+        await subscription.close()
+
+
+# Redis away.
+
+
+async def test_an_unreachable_server_is_store_unavailable_not_a_redis_error() -> None:
+    nowhere = Store.from_url(
+        f"redis://127.0.0.1:{free_port()}/0",
+        idempotency_ttl_ms=IDEMPOTENCY_TTL_MS,
+        retention_ms=RETENTION_MS,
+    )
+    try:
+        operations: list[Callable[[], Awaitable[object]]] = [
+            nowhere.ping,
+            lambda: nowhere.load("p_x"),
+            lambda: nowhere.token("x"),
+            lambda: nowhere.redeem_invite("x"),
+        ]
+        for operation in operations:
+            with pytest.raises(StoreUnavailable) as failed:
+                await operation()
+            assert not isinstance(failed.value, RedisError)
+    finally:
+        await nowhere.close()
