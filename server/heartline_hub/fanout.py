@@ -25,6 +25,7 @@ from .clock import now_ms
 from .journal import Journal
 from .metrics import DELIVERY_LATENCY
 from .store import Store, StoreUnavailable, Subscription
+from .tasks import cancel_and_wait
 
 __all__ = ["Fanout", "Listener", "Room"]
 
@@ -97,9 +98,7 @@ class Fanout:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._subscription is not None:
             await self._subscription.close()
 

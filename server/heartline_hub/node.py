@@ -8,7 +8,6 @@ every client, let in-flight signals finish, close with ``going_away``);
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -23,6 +22,7 @@ from .presence import Keeper
 from .session import Session
 from .settings import Settings
 from .store import Store
+from .tasks import cancel_and_wait
 from .timers import Timers
 
 __all__ = ["Node"]
@@ -65,10 +65,7 @@ class Node:
             session.end(CloseCode.GOING_AWAY, "hub draining")
 
     async def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        await cancel_and_wait(self._watchdog)
         await self.timers.stop()
         await self.keeper.stop()
         await self.fanout.stop()

@@ -26,6 +26,7 @@ from . import decisions
 from .clock import now_ms
 from .journal import MAX_ATTEMPTS, PairGone
 from .store import StoreUnavailable, TokenRecord
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .node import Node
@@ -79,10 +80,7 @@ class Keeper:
 
     async def stop(self) -> None:
         """Stop renewing; a hub that stops cleanly has unmarked its devices already."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with contextlib.suppress(StoreUnavailable):
             await self._node.store.forget_hub(self._node.hub_id)
 

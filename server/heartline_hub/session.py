@@ -175,8 +175,7 @@ class Session:
             return
         if self._ending is None:
             self._reading = asyncio.get_running_loop().create_task(self._read())
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reading
+            await _ended_or_cancelled(self._reading)
         if self._ending is not None:
             await self._close(*self._ending)
 
@@ -201,18 +200,24 @@ class Session:
             if not isinstance(frame, Hello):
                 raise ProtocolError(ErrorCode.BAD_FRAME, "the first frame must be hello")
         except ProtocolError as error:
-            await self._refuse_handshake(error, CloseCode.BAD_HANDSHAKE)
+            if error.field == "token":
+                await self._refuse_token()
+            else:
+                await self._refuse_handshake(error, CloseCode.BAD_HANDSHAKE)
             return None
         return frame
+
+    async def _refuse_token(self) -> None:
+        """One answer for every bad token (malformed, unknown, revoked): nothing to learn from."""
+        invalid = ProtocolError(ErrorCode.UNAUTHORIZED, "invalid token")
+        await self._refuse_handshake(invalid, CloseCode.UNAUTHORIZED)
 
     async def _open(self, hello: Hello) -> bool:
         """Authenticate, join the pair's room, send welcome and what was missed."""
         try:
             identity = await authenticate(self._node.store, hello.token)
             if identity is None:
-                await self._refuse_handshake(
-                    ProtocolError(ErrorCode.UNAUTHORIZED, "invalid token"), CloseCode.UNAUTHORIZED
-                )
+                await self._refuse_token()
                 return False
             self.identity = identity
             structlog.contextvars.bind_contextvars(pair=identity.pair, device=identity.device)
@@ -228,6 +233,7 @@ class Session:
         except PairGone:
             await self._close(CloseCode.UNPAIRED, "unpaired", None)
             return False
+        self.last_received = time.monotonic()
         self._move(SessionState.OPEN)
         self._node.sessions.add(self)
         self._writer.start()
@@ -454,3 +460,14 @@ class Session:
         if state is not self.state and state not in TRANSITIONS[self.state]:
             raise RuntimeError(f"session cannot go from {self.state} to {state}")
         self.state = state
+
+
+async def _ended_or_cancelled(reading: asyncio.Task[None]) -> None:
+    """Wait for the read loop, which ``end()`` may cancel; pass on our own cancellation."""
+    try:
+        await reading
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            reading.cancel()
+            raise

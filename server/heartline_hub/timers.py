@@ -25,6 +25,7 @@ from . import decisions
 from .clock import now_ms
 from .journal import Decide, PairGone
 from .store import StoreUnavailable
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .node import Node
@@ -64,10 +65,7 @@ class Timers:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         interval = self._settings.timer_poll_ms / 1000

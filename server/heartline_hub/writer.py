@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from .tasks import cancel_and_wait
+
 __all__ = ["Writer"]
 
 
@@ -57,11 +59,9 @@ class Writer:
             await self.stop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        with contextlib.suppress(ConnectionError):
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while (frame := await self._queue.get()) is not None:
