@@ -30,7 +30,7 @@ from .tasks import cancel_and_wait
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["Timers"]
+__all__ = ["Timers", "shard_for"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ class Timers:
         self._task: asyncio.Task[None] | None = None
 
     def shard_of(self, pair_id: str) -> int:
-        return zlib.crc32(pair_id.encode()) % self._settings.timer_shards
+        return shard_for(pair_id, self._settings.timer_shards)
 
     async def schedule(self, pair_id: str, member: str, until: int, duration_s: int) -> None:
         shard = self.shard_of(pair_id)
@@ -94,6 +94,11 @@ class Timers:
             if recorded is not None:
                 log.info("timer_fired", pair=pair_id, kind=recorded.event.kind)
         await self._node.store.cancel_timer(shard, timer)
+
+
+def shard_for(pair_id: str, shards: int) -> int:
+    """The timer shard of a pair: stable, so every hub finds a pair's timers."""
+    return zlib.crc32(pair_id.encode()) % shards
 
 
 def _name(pair_id: str, member: str, until: int, kind: str) -> str:
