@@ -1,7 +1,7 @@
 """Presence: which member has a device online, as ``presence`` events (SPEC.md 6.2).
 
-Each connection marks its device online in the pair's online hash (as
-``<hub>|<connection>``) and unmarks it when it ends; then the member's
+Each connection marks itself in the pair's online hash (one field per
+connection, holding its hub) and unmarks itself when it ends; then the member's
 presence is reconciled: the event is recorded only if the member's status in
 the state differs from what the hash says, and only if nobody changed the
 hash in between (append.lua checks the online_rev it was decided on).
@@ -25,7 +25,7 @@ import structlog
 from . import decisions
 from .clock import now_ms
 from .journal import MAX_ATTEMPTS, PairGone
-from .store import StoreUnavailable, TokenRecord
+from .store import Connection, StoreUnavailable, TokenRecord
 from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -43,12 +43,12 @@ SWEEP_CLAIM_MS = 30_000
 async def announce(node: Node, identity: TokenRecord, session_id: str, *, online: bool) -> None:
     """A connection of ``identity``'s device opened or closed on this hub."""
     store, pair = node.store, identity.pair
-    connection = f"{node.hub_id}|{session_id}"
+    connection = Connection(identity.member, identity.device, session_id, node.hub_id)
     if online:
         await store.track_hub_pair(node.hub_id, pair, present=True)
-        await store.set_online(pair, identity.member, identity.device, connection)
+        await store.set_online(pair, connection)
     else:
-        await store.clear_online(pair, identity.member, identity.device, connection)
+        await store.clear_online(pair, connection)
         if not node.fanout.serves(pair):
             await store.track_hub_pair(node.hub_id, pair, present=False)
     await reconcile(node, pair, identity.member, identity.device)

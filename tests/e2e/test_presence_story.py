@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from heartline_protocol import Event, Presence
+from heartline_protocol import CheckIn, Event, Presence
 from tests.support.couples import pair_up
 from tests.support.devices import Device
 from tests.support.hubs import HubProcess
@@ -37,6 +37,26 @@ async def test_presence_follows_the_last_device(
     assert a_state.last_seen == left.at
     for device in (b_phone, later):
         await device.close()
+
+
+async def test_a_second_connection_of_the_same_device_ending_leaves_it_online(
+    http: aiohttp.ClientSession, shared_hub: HubProcess
+) -> None:
+    couple = await pair_up(http, shared_hub.url)
+    b_phone = await Device.connect(http, shared_hub.ws_url, couple.b.token)
+    first = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+    second = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    await second.close()
+    first_still_there = await first.signal(CheckIn(note="still here"))
+    seen = await b_phone.next_event("check_in")
+    assert seen.seq == first_still_there.seq
+    assert Presence(online=False) not in [
+        event.body for event in b_phone.events if event.member == couple.a.member
+    ], "A never looked offline while the first connection was open"
+    await first.close()
+    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=False)
+    await b_phone.close()
 
 
 async def test_a_member_on_a_hub_that_dies_goes_offline(

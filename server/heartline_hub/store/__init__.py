@@ -12,12 +12,13 @@ from .records import (
     Stale,
     TokenRecord,
 )
-from .redis_store import AppendRequest, Store, StoreUnavailable, Subscription
+from .redis_store import AppendRequest, Connection, Store, StoreUnavailable, Subscription
 
 __all__ = [
     "AppendOutcome",
     "AppendRequest",
     "Appended",
+    "Connection",
     "DeviceKind",
     "DeviceRecord",
     "Duplicate",

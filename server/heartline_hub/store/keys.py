@@ -25,7 +25,7 @@ log          stream   one entry per event, id ``<seq>-0``: ``e`` the
                       encoded event frame, ``t`` its time
 idem         hash     ``<device>:<client message id>`` -> digest + event
 idem:exp     zset     idempotency fields scored by their expiry
-online       hash     ``<member>:<device>`` -> ``<hub>|<connection>``
+online       hash     ``<member>:<device>:<connection>`` -> ``<hub>``
 ch           channel  live fan-out: ``e<seq>:<at>:<event frame>`` and control
                       messages (``r<device>`` revoked, ``u`` unpaired)
 ===========  =======  ==================================================

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,7 +47,7 @@ from .records import (
     TokenRecord,
 )
 
-__all__ = ["AppendRequest", "Store", "StoreUnavailable", "Subscription"]
+__all__ = ["AppendRequest", "Connection", "Store", "StoreUnavailable", "Subscription"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,6 +90,20 @@ def pack_state(state: State) -> bytes:
 
 def unpack_state(data: bytes) -> State:
     return State.from_map(msgpack.unpackb(data, raw=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One open connection of a device, as the online hash records it."""
+
+    member: str
+    device: str
+    id: str
+    hub: str
+
+    @property
+    def field(self) -> str:
+        return f"{self.member}:{self.device}:{self.id}"
 
 
 class AppendRequest:
@@ -334,16 +349,18 @@ class Store:
     # Presence.
 
     @_translating_errors
-    async def set_online(self, pair_id: str, member: str, device: str, connection: str) -> None:
-        await self._change_online(pair_id, f"{member}:{device}", connection, "set")
+    async def set_online(self, pair_id: str, connection: Connection) -> None:
+        await self._change_online(pair_id, connection, "set")
 
     @_translating_errors
-    async def clear_online(self, pair_id: str, member: str, device: str, connection: str) -> None:
-        await self._change_online(pair_id, f"{member}:{device}", connection, "clear")
+    async def clear_online(self, pair_id: str, connection: Connection) -> None:
+        await self._change_online(pair_id, connection, "clear")
 
-    async def _change_online(self, pair_id: str, field: str, connection: str, mode: str) -> None:
+    async def _change_online(self, pair_id: str, connection: Connection, mode: str) -> None:
         keys = PairKeys(pair_id)
-        await self._set_online(keys=[keys.online, keys.state], args=[field, connection, mode])
+        await self._set_online(
+            keys=[keys.online, keys.state], args=[connection.field, connection.hub, mode]
+        )
 
     @_translating_errors
     async def online_members(self, pair_id: str) -> set[str]:

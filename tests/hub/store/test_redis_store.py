@@ -21,6 +21,7 @@ from heartline_hub.store import (
     Appended,
     AppendOutcome,
     AppendRequest,
+    Connection,
     DeviceKind,
     DeviceRecord,
     Duplicate,
@@ -244,7 +245,7 @@ async def test_an_append_on_a_stale_version_stores_nothing(store: Store, pair: P
 async def test_an_append_decided_on_an_old_view_of_presence_stores_nothing(
     store: Store, pair: Pair
 ) -> None:
-    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
     outcome = await pair.append(store, pair.event(now_ms(), Joined()), expected_online_rev=0)
     assert outcome == Stale()
     assert await store.read_events(pair.id, 0, 10) == []
@@ -333,7 +334,7 @@ async def test_expired_idempotency_records_are_removed_on_a_later_append(
 # Presence.
 
 
-async def test_a_device_goes_offline_only_from_the_connection_that_holds_it(
+async def test_a_device_stays_online_until_its_last_connection_ends(
     store: Store, pair: Pair
 ) -> None:
     async def online_rev() -> int:
@@ -341,26 +342,40 @@ async def test_a_device_goes_offline_only_from_the_connection_that_holds_it(
         assert snapshot is not None
         return snapshot.online_rev
 
-    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
     assert (await store.online_members(pair.id), await online_rev()) == ({A}, 1)
 
-    await store.set_online(pair.id, A, pair.device.id, "conn-2")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-2", "hub-1"))
     assert (await store.online_members(pair.id), await online_rev()) == ({A}, 2)
 
-    await store.clear_online(pair.id, A, pair.device.id, "conn-1")
-    assert (await store.online_members(pair.id), await online_rev()) == ({A}, 2)
+    await store.clear_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
+    assert (await store.online_members(pair.id), await online_rev()) == ({A}, 3)
 
-    await store.clear_online(pair.id, A, pair.device.id, "conn-2")
-    assert (await store.online_members(pair.id), await online_rev()) == (set(), 3)
+    await store.clear_online(pair.id, Connection(A, pair.device.id, "conn-2", "hub-1"))
+    assert (await store.online_members(pair.id), await online_rev()) == (set(), 4)
+
+    await store.clear_online(pair.id, Connection(A, pair.device.id, "conn-2", "hub-1"))
+    assert await online_rev() == 4, "clearing a connection that is gone changes nothing"
+
+
+async def test_the_marks_of_a_dead_hub_are_cleared_and_its_members_named(
+    store: Store, pair: Pair
+) -> None:
+    await store.set_online(pair.id, Connection(A, pair.device.id, "c-1", "hub-dead"))
+    await store.set_online(pair.id, Connection(A, pair.device.id, "c-2", "hub-alive"))
+    assert await store.clear_hub_online(pair.id, "hub-dead") == [A]
+    assert await store.online_members(pair.id) == {A}
+    assert await store.clear_hub_online(pair.id, "hub-alive") == [A]
+    assert await store.online_members(pair.id) == set()
 
 
 async def test_a_member_stays_online_while_another_device_is_connected(
     store: Store, pair: Pair
 ) -> None:
     watch, _ = device_of(A, kind=DeviceKind.WATCH)
-    await store.set_online(pair.id, A, pair.device.id, "conn-phone")
-    await store.set_online(pair.id, A, watch.id, "conn-watch")
-    await store.clear_online(pair.id, A, pair.device.id, "conn-phone")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-phone", "hub-1"))
+    await store.set_online(pair.id, Connection(A, watch.id, "conn-watch", "hub-1"))
+    await store.clear_online(pair.id, Connection(A, pair.device.id, "conn-phone", "hub-1"))
     assert await store.online_members(pair.id) == {A}
 
 
@@ -368,7 +383,7 @@ async def test_presence_on_an_erased_pair_leaves_nothing_behind(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:
     await store.erase_pair(pair.id)
-    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
     assert await keys_of(server, pair.id) == []
 
 
@@ -509,7 +524,7 @@ async def test_erasing_a_pair_removes_every_key_tokens_included(
     await pair.append(
         store, pair.event(t0 + 1, NeedSpace(duration=60, until=t0 + 60_001)), idem_field="d:c-1"
     )
-    await store.set_online(pair.id, A, pair.device.id, "conn-1")
+    await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
     tokens = [token_key_of(device.token_hash) for device in (pair.device, partner, watch)]
     assert all([await server.exists(key) for key in tokens])
     assert all([await server.exists(key) for key in pair.keys.all()])

@@ -5,12 +5,11 @@
 --
 -- Returns the members whose devices were unmarked (each may have gone offline).
 
-local prefix = ARGV[1] .. '|'
 local members = {}
 local seen = {}
 local entries = redis.call('HGETALL', KEYS[1])
 for i = 1, #entries, 2 do
-  if string.sub(entries[i + 1], 1, #prefix) == prefix then
+  if entries[i + 1] == ARGV[1] then
     redis.call('HDEL', KEYS[1], entries[i])
     local member = string.match(entries[i], '^([^:]+):')
     if not seen[member] then
