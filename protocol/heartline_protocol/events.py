@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from .errors import ErrorCode, ProtocolError
 from .fields import check_bool, check_id, check_int, check_token, optional
@@ -41,10 +41,10 @@ class HubEventKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SpaceEnding:
-    """The space opened by ``target`` ends soon, at ``until``; sent for its owner."""
+class _SpaceTimer:
+    """A timer event of the space opened by the ``need_space`` at ``target``."""
 
-    kind: ClassVar[str] = HubEventKind.SPACE_ENDING
+    kind: ClassVar[str]
     target: int
     until: int
 
@@ -56,28 +56,22 @@ class SpaceEnding:
         return compact(target=self.target, until=self.until)
 
     @classmethod
-    def from_map(cls, m: WireMap) -> SpaceEnding:
+    def from_map(cls, m: WireMap) -> Self:
         return cls(target=m.get("target"), until=m.get("until"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
-class SpaceEnded:
-    """The space opened by ``target`` ended with no ``im_back``: a check-in is due."""
+class SpaceEnding(_SpaceTimer):
+    """The space ends soon, at ``until``: a reminder for its owner to check in."""
+
+    kind: ClassVar[str] = HubEventKind.SPACE_ENDING
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceEnded(_SpaceTimer):
+    """The space ended with no ``im_back``: a check-in is due."""
 
     kind: ClassVar[str] = HubEventKind.SPACE_ENDED
-    target: int
-    until: int
-
-    def __post_init__(self) -> None:
-        check_int(self.target, "target", lo=1)
-        check_int(self.until, "until")
-
-    def to_map(self) -> WireMap:
-        return compact(target=self.target, until=self.until)
-
-    @classmethod
-    def from_map(cls, m: WireMap) -> SpaceEnded:
-        return cls(target=m.get("target"), until=m.get("until"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

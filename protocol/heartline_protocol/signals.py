@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from .fields import check_int, check_text, check_token, optional
 from .wire import WireMap, compact
@@ -73,10 +73,10 @@ class NeedSpace:
 
 
 @dataclass(frozen=True, slots=True)
-class ImBack:
-    """ "I'm back": ends the sender's space or check-in due."""
+class _NoteOnly:
+    """A signal whose only field is an optional note."""
 
-    kind: ClassVar[str] = SignalKind.IM_BACK
+    kind: ClassVar[str]
     note: str | None = None
 
     def __post_init__(self) -> None:
@@ -86,8 +86,15 @@ class ImBack:
         return compact(note=self.note)
 
     @classmethod
-    def from_map(cls, m: WireMap) -> ImBack:
+    def from_map(cls, m: WireMap) -> Self:
         return cls(note=m.get("note"))
+
+
+@dataclass(frozen=True, slots=True)
+class ImBack(_NoteOnly):
+    """ "I'm back": ends the sender's space or check-in due."""
+
+    kind: ClassVar[str] = SignalKind.IM_BACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +118,10 @@ class FeelingDisconnected:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckIn:
+class CheckIn(_NoteOnly):
     """ "Thinking of you, how are you?": open until acknowledged."""
 
     kind: ClassVar[str] = SignalKind.CHECK_IN
-    note: str | None = None
-
-    def __post_init__(self) -> None:
-        optional(check_text, self.note, "note")
-
-    def to_map(self) -> WireMap:
-        return compact(note=self.note)
-
-    @classmethod
-    def from_map(cls, m: WireMap) -> CheckIn:
-        return cls(note=m.get("note"))
 
 
 @dataclass(frozen=True, slots=True)

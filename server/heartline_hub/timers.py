@@ -48,18 +48,16 @@ class Timers:
         return shard_for(pair_id, self._settings.timer_shards)
 
     async def schedule(self, pair_id: str, member: str, until: int, duration_s: int) -> None:
-        shard = self.shard_of(pair_id)
         lead_s = self._settings.space_ending_seconds
+        due = {_name(pair_id, member, until, ENDED): until}
         if duration_s > lead_s:
-            ending = _name(pair_id, member, until, ENDING)
-            await self._node.store.schedule_timer(shard, ending, until - lead_s * 1000)
-        await self._node.store.schedule_timer(shard, _name(pair_id, member, until, ENDED), until)
+            due[_name(pair_id, member, until, ENDING)] = until - lead_s * 1000
+        await self._node.store.schedule_timers(self.shard_of(pair_id), due)
 
     async def cancel(self, pair_id: str, member: str, until: int) -> None:
         """Forget a space's timers (after im_back); a timer missed here fires as a no-op."""
-        shard = self.shard_of(pair_id)
-        for kind in (ENDING, ENDED):
-            await self._node.store.cancel_timer(shard, _name(pair_id, member, until, kind))
+        names = [_name(pair_id, member, until, kind) for kind in (ENDING, ENDED)]
+        await self._node.store.cancel_timers(self.shard_of(pair_id), *names)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -93,7 +91,7 @@ class Timers:
             recorded = await self._node.journal.record(pair_id, decide)
             if recorded is not None:
                 log.info("timer_fired", pair=pair_id, kind=recorded.event.kind)
-        await self._node.store.cancel_timer(shard, timer)
+        await self._node.store.cancel_timers(shard, timer)
 
 
 def shard_for(pair_id: str, shards: int) -> int:

@@ -418,12 +418,13 @@ class Store:
     # Timers.
 
     @_translating_errors
-    async def schedule_timer(self, shard: int, member: str, due: int) -> None:
-        await self._redis.zadd(timer_shard_key(shard), {member: due})
+    async def schedule_timers(self, shard: int, due: dict[str, int]) -> None:
+        """Add timers (name -> due time, ms) to one shard, in one call."""
+        await self._redis.zadd(timer_shard_key(shard), due)
 
     @_translating_errors
-    async def cancel_timer(self, shard: int, member: str) -> None:
-        await self._redis.zrem(timer_shard_key(shard), member)
+    async def cancel_timers(self, shard: int, *names: str) -> None:
+        await self._redis.zrem(timer_shard_key(shard), *names)
 
     @_translating_errors
     async def claim_timers(self, shard: int, now: int, lease_end: int, limit: int) -> list[str]:

@@ -402,8 +402,8 @@ async def test_a_due_timer_is_claimed_once_until_its_lease_runs_out(
     store: Store, shard: int
 ) -> None:
     t0 = now_ms()
-    await store.schedule_timer(shard, "p_x|m_A|1|ended", t0 - 1)
-    await store.schedule_timer(shard, "p_x|m_A|2|ended", t0 + 60_000)
+    await store.schedule_timers(shard, {"p_x|m_A|1|ended": t0 - 1})
+    await store.schedule_timers(shard, {"p_x|m_A|2|ended": t0 + 60_000})
     lease_end = t0 + 5_000
 
     assert await store.claim_timers(shard, t0, lease_end, 10) == ["p_x|m_A|1|ended"]
@@ -415,7 +415,7 @@ async def test_a_due_timer_is_claimed_once_until_its_lease_runs_out(
 async def test_a_claim_takes_at_most_its_limit(store: Store, shard: int) -> None:
     t0 = now_ms()
     for number in range(3):
-        await store.schedule_timer(shard, f"p_x|m_A|{number}|ended", t0 - 10 + number)
+        await store.schedule_timers(shard, {f"p_x|m_A|{number}|ended": t0 - 10 + number})
     first = await store.claim_timers(shard, t0, t0 + 5_000, 2)
     second = await store.claim_timers(shard, t0, t0 + 5_000, 2)
     assert first == ["p_x|m_A|0|ended", "p_x|m_A|1|ended"]
@@ -424,8 +424,8 @@ async def test_a_claim_takes_at_most_its_limit(store: Store, shard: int) -> None
 
 async def test_a_cancelled_timer_is_never_claimed(store: Store, shard: int) -> None:
     t0 = now_ms()
-    await store.schedule_timer(shard, "p_x|m_A|1|ended", t0 - 1)
-    await store.cancel_timer(shard, "p_x|m_A|1|ended")
+    await store.schedule_timers(shard, {"p_x|m_A|1|ended": t0 - 1})
+    await store.cancel_timers(shard, "p_x|m_A|1|ended")
     assert await store.claim_timers(shard, t0 + 60_000, t0 + 65_000, 10) == []
 
 
