@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The stamp records that the editable installs match the packaging files;
 # it is rebuilt only when one of them changes.
 STAMP := $(VENV)/.installed
-PACKAGING := pyproject.toml protocol/pyproject.toml
+PACKAGING := pyproject.toml protocol/pyproject.toml clients/python/pyproject.toml
 # Coverage floor for the sans-I/O protocol package (branch coverage).
 PROTOCOL_COVERAGE := 95
 
@@ -28,7 +28,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python $(PACKAGING)
-	$(BIN)/python -m pip install --quiet -e 'protocol[dev]' -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e 'protocol[dev]' -e clients/python -e '.[dev]'
 	touch $(STAMP)
 
 # Settings come from the environment (REDIS_URL, HEARTLINE_*) or from ARGS,

@@ -35,8 +35,8 @@ def start_hub(redis_url: str) -> Iterator[Callable[..., HubProcess]]:
     """Start hubs of the test's own, with settings of its own; all stopped after it."""
     started: list[HubProcess] = []
 
-    def start(url: str | None = None, **settings: str) -> HubProcess:
-        hub = HubProcess(url or redis_url, **settings)
+    def start(url: str | None = None, *, port: int | None = None, **settings: str) -> HubProcess:
+        hub = HubProcess(url or redis_url, port=port, **settings)
         started.append(hub)
         return hub.start()
 

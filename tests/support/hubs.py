@@ -32,9 +32,9 @@ TEST_SETTINGS = {
 class HubProcess:
     """``python -m heartline_hub`` on a free port; stopped, killed or drained by the test."""
 
-    def __init__(self, redis_url: str, **settings: str) -> None:
+    def __init__(self, redis_url: str, *, port: int | None = None, **settings: str) -> None:
         self.redis_url = redis_url
-        self.port = free_port()
+        self.port = port or free_port()
         self.settings = {**TEST_SETTINGS, **settings}
         self._log: IO[str] = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             "w+", prefix="hl-hub-", suffix=".log", delete=False
@@ -81,6 +81,13 @@ class HubProcess:
     def kill(self) -> None:
         """SIGKILL: the hub dies at once, its connections cut without a word."""
         self._signal(signal.SIGKILL)
+
+    def pause(self) -> None:
+        """SIGSTOP: the hub freezes, its sockets open but silent, like a hung machine."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
 
     def terminate(self) -> int:
         """SIGTERM: the hub drains and exits; its exit code."""

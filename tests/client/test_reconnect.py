@@ -1,0 +1,83 @@
+"""The client survives real networks: hubs that die, hang, or restart (SPEC.md 7.9)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+import heartline
+from heartline_protocol import CheckIn, Event
+from tests.support.couples import pair_up
+from tests.support.devices import Device
+from tests.support.hubs import HubProcess
+
+QUICK = heartline.Options(backoff=heartline.Backoff(base=0.05, cap=0.5), call_timeout=20)
+
+
+async def test_after_its_hub_died_the_client_resumes_and_sends_what_waited(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], shared_hub: HubProcess
+) -> None:
+    own = start_hub()
+    couple = await pair_up(http, shared_hub.url)
+    b_phone = await Device.connect(http, shared_hub.ws_url, couple.b.token)
+    async with heartline.connect(own.ws_url, couple.a.token, QUICK) as a:
+        feed = a.events()
+        own.kill()
+        await _until(lambda: not a.connected, 5)
+
+        missed = [await b_phone.signal(CheckIn(note=f"are you there {n}")) for n in range(3)]
+        waiting = asyncio.create_task(a.check_in(note="sent while offline"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "the call waits in the outbox"
+
+        start_hub(port=own.port)
+        sent = await asyncio.wait_for(waiting, 15)
+        received = [await _next_check_in(feed, couple.b.member) for _ in missed]
+        assert [(e.seq, e.body) for e in received] == [(e.seq, e.body) for e in missed]
+
+        from_a = await b_phone.receive(
+            lambda f: isinstance(f, Event) and f.kind == "check_in" and f.member == a.member
+        )
+        assert isinstance(from_a, Event)
+        assert from_a.seq == sent.seq
+        await asyncio.sleep(0.3)
+        twice = [e for e in b_phone.events if e.kind == "check_in" and e.member == a.member]
+        assert len(twice) == 1, "stored once, although it may have been sent twice"
+        assert a.shared.delivered_seq >= sent.seq
+    await b_phone.close()
+
+
+async def test_a_hung_hub_is_noticed_within_two_heartbeats(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    hub = start_hub(heartbeat_ms="400")
+    couple = await pair_up(http, hub.url)
+    async with heartline.connect(hub.ws_url, couple.a.token, QUICK) as a:
+        await asyncio.sleep(0.5)
+        hub.pause()
+        frozen = time.monotonic()
+        try:
+            await _until(lambda: not a.connected, 3)
+            noticed = time.monotonic() - frozen
+        finally:
+            hub.resume()
+        assert noticed < 2 * 0.4 + 0.5
+        await _until(lambda: a.connected, 15)
+        assert (await a.check_in()).kind == "check_in"
+
+
+async def _next_check_in(feed: heartline.EventStream, member: str) -> Event:
+    async with asyncio.timeout(15):
+        async for event in feed:
+            if event.kind == "check_in" and event.member == member:
+                return event
+    raise AssertionError("no check_in")
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
