@@ -11,7 +11,9 @@ hub stored first, it loads the new snapshot and decides again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,7 +42,10 @@ from .store import (
 
 __all__ = ["Decision", "Idempotency", "Journal", "PairGone", "Recorded"]
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16
+CONTENTION_PAUSE_S = 0.002
+"""After losing a race for a pair, wait up to this times the attempt number, at random:
+the hub that just won has a fresh snapshot and would otherwise win every time."""
 CACHED_PAIRS = 20_000
 
 
@@ -104,7 +109,7 @@ class Journal:
     ) -> Recorded | None:
         """Record the event ``decide`` picks, or nothing if it picks none."""
         snapshot = await self.snapshot(pair_id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             now = now_ms()
             decision = decide(snapshot, now)
             if decision is None:
@@ -112,6 +117,7 @@ class Journal:
             recorded = await self.attempt(pair_id, snapshot, decision, now, idempotency)
             if recorded is not None:
                 return recorded
+            await _contention_pause(attempt)
             snapshot = await self.reload(pair_id)
         raise ProtocolError(ErrorCode.UNAVAILABLE, "the pair is too busy right now, retry")
 
@@ -220,6 +226,10 @@ class Journal:
             expected_online_rev=snapshot.online_rev if guard_presence else None,
             extra_fields=extra,
         )
+
+
+async def _contention_pause(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, CONTENTION_PAUSE_S * (attempt + 1)))
 
 
 def _advance(snapshot: PairSnapshot, event: Event) -> PairSnapshot:
