@@ -189,6 +189,7 @@ class _Api:
     async def unpair(self, request: web.Request) -> web.Response:
         identity = await self._identity(request, manage=True)
         await self._store.erase_pair(identity.pair)
+        await self._store.erase_timers(identity.pair, self._node.timers.shard_of(identity.pair))
         self._node.journal.forget(identity.pair)
         await self._store.publish_control(identity.pair, b"u")
         return web.Response(status=204)

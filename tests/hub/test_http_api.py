@@ -693,3 +693,23 @@ async def test_no_endpoint_reads_a_token_from_the_query_string(
 
     listed = await devices_of(http, url, token)
     assert [entry["id"] for entry in listed.body["devices"]] == [device]
+
+
+async def test_unpairing_also_forgets_the_pairs_pending_timers(
+    http: aiohttp.ClientSession, shared_hub: HubProcess, valkey: redis.Redis
+) -> None:
+    couple = await pair_up(http, shared_hub.url)
+    phone = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    await phone.signal(NeedSpace(duration=3600, note="a long walk"))
+
+    async def timers_of_pair() -> list[bytes]:
+        found = []
+        async for key in valkey.scan_iter(match="hl:timers:*"):
+            found += [name async for name, _ in valkey.zscan_iter(key, match=f"{couple.a.pair}|*")]
+        return found
+
+    assert len(await timers_of_pair()) == 2
+    unpaired = await call(http, "DELETE", f"{shared_hub.url}/v1/pair", token=couple.a.token)
+    assert unpaired.status == 204
+    assert await timers_of_pair() == []
+    await phone.closed()

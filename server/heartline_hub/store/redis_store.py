@@ -287,6 +287,14 @@ class Store:
             await self._redis.delete(key)
         await self._redis.delete(*keys.all())
 
+    @_translating_errors
+    async def erase_timers(self, pair_id: str, shard: int) -> None:
+        """Remove the pair's pending timers (their names hold its ids and times)."""
+        shard_key = timer_shard_key(shard)
+        names = [name async for name, _ in self._redis.zscan_iter(shard_key, match=f"{pair_id}|*")]
+        if names:
+            await self._redis.zrem(shard_key, *names)
+
     # The log and the state.
 
     @_translating_errors
