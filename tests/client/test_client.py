@@ -11,6 +11,7 @@ import heartline
 from heartline_protocol import ErrorCode, Event, MemberStatus
 from tests.support.couples import pair_up
 from tests.support.hubs import HubProcess
+from tests.support.servers import free_port
 
 
 async def test_a_space_reaches_the_partner_whose_state_counts_down(
@@ -81,6 +82,12 @@ async def test_a_bad_token_is_refused_at_once(shared_hub: HubProcess) -> None:
     assert ended.value.code == 4500
 
 
+async def _connect_nowhere_within(seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        async with heartline.connect(f"ws://127.0.0.1:{free_port()}/v1/ws", "hlt_x"):
+            pass
+
+
 async def _keep_checking_in(client: heartline.Heartline) -> None:
     async with asyncio.timeout(5):
         while True:
@@ -94,3 +101,11 @@ async def _next_of(feed: heartline.EventStream, kind: str) -> Event:
             if event.kind == kind:
                 return event
     raise AssertionError(f"no {kind}")
+
+
+async def test_giving_up_on_connecting_leaves_nothing_running() -> None:
+    before = asyncio.all_tasks()
+    with pytest.raises(TimeoutError):
+        await _connect_nowhere_within(0.3)
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()

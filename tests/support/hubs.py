@@ -25,8 +25,14 @@ TEST_SETTINGS = {
     "heartbeat_ms": "15000",
     "drain_timeout_s": "3",
     "log_level": "info",
+    "join_attempts_per_minute": "1000",
 }
-"""Short spaces and fast timers, so that a test can watch a space end in seconds."""
+"""Short spaces and fast timers, so that a test can watch a space end in seconds.
+
+Wrong invite codes are counted per address in the shared Redis; tests that
+try wrong codes on purpose must not make another test's join fail. The test
+of that limit starts a hub of its own with a low one and its own address.
+"""
 
 
 class HubProcess:

@@ -110,6 +110,9 @@ class Connection:
         except TimeoutError:
             await self.close()
             raise NotDelivered(f"no connection to {self._url} within {timeout} s") from None
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         task, self._task = self._task, None
