@@ -28,6 +28,7 @@ from heartline_protocol import (
 )
 
 from .connection import Connection, Options
+from .errors import SessionEnded
 from .state import SharedState
 
 __all__ = ["EventStream", "Heartline", "connect"]
@@ -94,6 +95,11 @@ class Heartline:
     @property
     def connected(self) -> bool:
         return self._connection.connected.is_set()
+
+    @property
+    def ended(self) -> SessionEnded | None:
+        """Why the hub ended the session for good (revoked, unpaired...), or None."""
+        return self._connection.ended
 
     def seconds_left(self, member: str | None = None) -> float | None:
         """Seconds until a space ends (the partner's by default), by the hub's clock."""

@@ -70,6 +70,8 @@ class Options:
     """Seconds a call may wait for a connection and an answer before NotDelivered."""
     outbox_limit: int = 100
     """Calls waiting at once; more raise OutboxFull."""
+    connect_timeout: float = 15.0
+    """Seconds :func:`heartline.connect` keeps trying before NotDelivered."""
     agent: str = "heartline-py/0.1"
 
 
@@ -100,8 +102,9 @@ class Connection:
         self.on_event: Listener = _ignore
         self.on_history_lost: Callable[[], None] = _nothing
 
-    async def start(self, timeout: float = 15.0) -> Welcome:
-        """Connect, retrying with backoff, until the first welcome (or ``timeout``)."""
+    async def start(self) -> Welcome:
+        """Connect, retrying with backoff, until the first welcome (or the connect timeout)."""
+        timeout = self._options.connect_timeout
         loop = asyncio.get_running_loop()
         self._welcomed = loop.create_future()
         self._task = loop.create_task(self._run())
