@@ -8,12 +8,11 @@ survives real networks.
 from .backoff import Backoff
 from .client import EventStream, Heartline, connect
 from .connection import Options
-from .errors import ConnectionLost, HeartlineError, HubError, NotDelivered, OutboxFull, SessionEnded
+from .errors import HeartlineError, HubError, NotDelivered, OutboxFull, SessionEnded
 from .state import SharedState
 
 __all__ = [
     "Backoff",
-    "ConnectionLost",
     "EventStream",
     "Heartline",
     "HeartlineError",

@@ -59,7 +59,6 @@ from . import http, profiles
 from .client import EventStream, Heartline, connect
 from .connection import Options
 from .errors import (
-    ConnectionLost,
     HeartlineError,
     HubError,
     NotDelivered,
@@ -872,7 +871,7 @@ def heartline_failure(error: HeartlineError, ctx: Context | None) -> tuple[int, 
         return EXIT_REFUSED, hub_error_words(error)
     if isinstance(error, SessionEnded):
         return EXIT_REFUSED, session_ended_words(error)
-    if isinstance(error, HubUnreachable | NotDelivered | ConnectionLost | OutboxFull):
+    if isinstance(error, HubUnreachable | NotDelivered | OutboxFull):
         return EXIT_UNREACHABLE, str(error)
     return (EXIT_USAGE if isinstance(error, BadProfileName) else EXIT_REFUSED), str(error)
 

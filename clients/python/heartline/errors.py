@@ -5,7 +5,6 @@ from __future__ import annotations
 from heartline_protocol import CloseCode, Error, ErrorCode
 
 __all__ = [
-    "ConnectionLost",
     "HeartlineError",
     "HubError",
     "NotDelivered",
@@ -65,7 +64,3 @@ class SessionEnded(HeartlineError):
             return None if self.code is None else CloseCode(self.code)
         except ValueError:
             return None
-
-
-class ConnectionLost(HeartlineError):
-    """The connection dropped; the client is reconnecting."""
