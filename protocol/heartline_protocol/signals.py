@@ -48,7 +48,7 @@ class Wish(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NeedSpace:
-    """ "I need space for ``duration`` seconds, and I will come back."
+    """The signal "I need space for ``duration`` seconds, and I will come back".
 
     ``until`` (server time in ms) is set by the hub in the stored event; a
     client never sends it.
@@ -92,7 +92,7 @@ class _NoteOnly:
 
 @dataclass(frozen=True, slots=True)
 class ImBack(_NoteOnly):
-    """ "I'm back": ends the sender's space or check-in due."""
+    """The signal "I'm back": it ends the sender's space or check-in due."""
 
     kind: ClassVar[str] = SignalKind.IM_BACK
 
@@ -119,14 +119,14 @@ class FeelingDisconnected:
 
 @dataclass(frozen=True, slots=True)
 class CheckIn(_NoteOnly):
-    """ "Thinking of you, how are you?": open until acknowledged."""
+    """The signal "Thinking of you, how are you?": open until acknowledged."""
 
     kind: ClassVar[str] = SignalKind.CHECK_IN
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """ "I hear you": acknowledges the partner's bid or check-in at ``target``."""
+    """The signal "I hear you": it acknowledges the partner's bid or check-in at ``target``."""
 
     kind: ClassVar[str] = SignalKind.ACK
     target: int

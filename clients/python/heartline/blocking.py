@@ -106,7 +106,7 @@ def need_space(
     timeout: float = TIMEOUT_S,
     id: str | None = None,
 ) -> Event:
-    """ "I need space for ``minutes``, and I will come back." """
+    """Send "I need space for ``minutes``; I will come back"."""
     body = NeedSpace(duration=round(minutes * 60), note=note)
     return send_signal(url, token, body, timeout=timeout, id=id)
 
@@ -155,7 +155,7 @@ def ack(
     timeout: float = TIMEOUT_S,
     id: str | None = None,
 ) -> Event:
-    """ "I hear you": acknowledge the partner's bid or check-in stored as event ``seq``."""
+    """Send "I hear you" for the partner's bid or check-in stored as event ``seq``."""
     return send_signal(url, token, Ack(target=seq, reply=reply), timeout=timeout, id=id)
 
 

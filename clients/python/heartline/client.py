@@ -110,7 +110,7 @@ class Heartline:
     async def need_space(
         self, *, minutes: float | None = None, seconds: int | None = None, note: str | None = None
     ) -> Event:
-        """ "I need space for this long, and I will come back."""
+        """Send "I need space for this long; I will come back"."""
         duration = seconds if seconds is not None else round((minutes or 0) * 60)
         return await self.send(NeedSpace(duration=duration, note=note))
 
@@ -124,7 +124,7 @@ class Heartline:
         return await self.send(CheckIn(note=note))
 
     async def ack(self, event: Event | int, reply: str | None = "I hear you") -> Event:
-        """ "I hear you": acknowledge the partner's bid or check-in."""
+        """Send "I hear you" for the partner's bid or check-in."""
         target = event.seq if isinstance(event, Event) else event
         return await self.send(Ack(target=target, reply=reply))
 
