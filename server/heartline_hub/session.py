@@ -113,6 +113,7 @@ class Session:
         self._refused: collections.deque[float] = collections.deque()
         settings = node.settings
         self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
+        self._frames = TokenBucket(settings.frame_rate, 2 * settings.frame_rate)
         self._writer = Writer(
             ws.send_bytes, capacity=settings.outbound_queue, on_overflow=self._overflowed
         )
@@ -182,6 +183,9 @@ class Session:
     async def _read(self) -> None:
         async for message in self._ws:
             self.last_received = time.monotonic()
+            if self._frames.take():
+                self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
+                return
             if message.type is WSMsgType.BINARY:
                 await self._handle(message.data)
             elif message.type is WSMsgType.TEXT:

@@ -26,6 +26,7 @@ from heartline_protocol import (
     Hello,
     HubFrame,
     ImBack,
+    Ping,
     Position,
     Result,
     Signal,
@@ -73,7 +74,13 @@ async def flood(
 async def test_a_flooding_device_is_rate_limited_while_another_pair_is_served_at_once(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
-    hub = start_hub(signal_rate="2", signal_burst="3", refused_frames_limit="100000", **OWN_HUB)
+    hub = start_hub(
+        signal_rate="2",
+        signal_burst="3",
+        refused_frames_limit="100000",
+        frame_rate="100000",
+        **OWN_HUB,
+    )
     flooders, others = await pair_up(http, hub.url), await pair_up(http, hub.url)
     flooder, flooders_partner = await connect_couple(http, hub.ws_url, flooders)
     other, others_partner = await connect_couple(http, hub.ws_url, others)
@@ -208,10 +215,31 @@ def seqs(events: list[Event]) -> list[int]:
     return [event.seq for event in events]
 
 
+async def test_a_device_sending_far_more_frames_than_a_client_needs_is_closed_with_4005(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    """Valid frames too: a ping storm is cut off like garbage (SPEC.md 7.8)."""
+    hub = start_hub(frame_rate="20", **OWN_HUB)
+    storm, calm = await pair_up(http, hub.url), await pair_up(http, hub.url)
+    stormy = await Device.connect(http, hub.ws_url, storm.a.token)
+    quiet = await Device.connect(http, hub.ws_url, calm.a.token)
+    for number in range(200):
+        await stormy.send(Ping(t=number))
+    assert await stormy.closed(timeout=5) == CloseCode.POLICY_VIOLATION
+    assert (await quiet.signal(CheckIn(note="still here"))).kind == "check_in"
+    await quiet.close()
+
+
 async def test_a_device_that_stops_reading_is_closed_with_4002_and_resumes_losing_nothing(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
-    hub = start_hub(outbound_queue="16", signal_rate="100000", signal_burst="100000", **OWN_HUB)
+    hub = start_hub(
+        outbound_queue="16",
+        signal_rate="100000",
+        signal_burst="100000",
+        frame_rate="100000",
+        **OWN_HUB,
+    )
     couple = await pair_up(http, hub.url)
     watch_of_b = await add_device(http, hub.url, couple.b, kind="watch", scope="read")
     a = await Device.connect(http, hub.ws_url, couple.a.token)
