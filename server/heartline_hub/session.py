@@ -113,7 +113,7 @@ class Session:
         self._refused: collections.deque[float] = collections.deque()
         settings = node.settings
         self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
-        self._frames = TokenBucket(settings.frame_rate, 2 * settings.frame_rate)
+        self._frames = TokenBucket(settings.frame_rate, 4 * settings.frame_rate)
         self._writer = Writer(
             ws.send_bytes, capacity=settings.outbound_queue, on_overflow=self._overflowed
         )

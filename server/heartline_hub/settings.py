@@ -114,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timer_poll_ms", "how often each hub looks for due timers", int, 10),
     Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int, 100),
     Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int, 1),
-    Setting("frame_rate", "frames a second a connection may send (bursts of twice)", int, 1),
+    Setting("frame_rate", "frames a second a connection may send (bursts of 4x)", int, 1),
 )
 
 

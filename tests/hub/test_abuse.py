@@ -223,7 +223,7 @@ async def test_a_device_sending_far_more_frames_than_a_client_needs_is_closed_wi
     storm, calm = await pair_up(http, hub.url), await pair_up(http, hub.url)
     stormy = await Device.connect(http, hub.ws_url, storm.a.token)
     quiet = await Device.connect(http, hub.ws_url, calm.a.token)
-    for number in range(200):
+    for number in range(300):
         await stormy.send(Ping(t=number))
     assert await stormy.closed(timeout=5) == CloseCode.POLICY_VIOLATION
     assert (await quiet.signal(CheckIn(note="still here"))).kind == "check_in"
