@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 
 from heartline_protocol import (
     CheckIn,
@@ -25,11 +26,14 @@ from heartline_protocol import (
     Event,
     FeelingDisconnected,
     Hello,
+    Ping,
+    Pong,
     Signal,
     encode,
 )
 from tests.support.abuse import answer, connect_couple, open_socket, pair_version, until_closed
 from tests.support.couples import pair_up
+from tests.support.devices import Device, HubError
 from tests.support.hubs import HubProcess
 from tests.support.servers import free_port, valkey_server
 
@@ -95,3 +99,25 @@ async def test_signals_get_unavailable_while_valkey_is_down_and_flow_again_after
         relayed = [e for e in b.events if isinstance(e, Event) and e.kind == "feeling_disconnected"]
         assert [e.seq for e in relayed] == [resent.seq]
         assert hub.ready()
+
+
+async def test_the_hubs_own_unavailable_answers_do_not_cut_a_client_off(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    """A client that resends while the database is away is not the one misbehaving."""
+    with valkey_server(port=free_port(), appendonly=True) as valkey:
+        hub = start_hub(str(valkey.connection_url), refused_frames_limit="3")
+        couple = await pair_up(http, hub.url)
+        phone = await Device.connect(http, hub.ws_url, couple.a.token)
+        valkey.stop()
+        try:
+            for attempt in range(8):
+                with pytest.raises(HubError) as refused:
+                    await phone.signal(CheckIn(note=f"try {attempt}"), id="c-same")
+                assert refused.value.code == ErrorCode.UNAVAILABLE
+            await phone.send(Ping(t=1))
+            pong = await phone.receive(lambda f: isinstance(f, Pong))
+            assert isinstance(pong, Pong)
+        finally:
+            valkey.start()
+        await phone.close()

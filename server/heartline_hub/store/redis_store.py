@@ -175,7 +175,7 @@ class Store:
             socket_connect_timeout=2,
             health_check_interval=15,
         )
-        client = redis.Redis(connection_pool=pool)
+        client = redis.Redis.from_pool(pool)
         return cls(client, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ frames: the state stored beside each one is its fold.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -602,3 +603,8 @@ async def test_an_unreachable_server_is_store_unavailable_not_a_redis_error() ->
             assert not isinstance(failed.value, RedisError)
     finally:
         await nowhere.close()
+
+
+async def test_a_burst_of_calls_waits_for_a_connection_instead_of_failing(store: Store) -> None:
+    """More calls at once than the pool has connections: every one is answered."""
+    await asyncio.gather(*(store.ping() for _ in range(600)))
