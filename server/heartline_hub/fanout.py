@@ -182,11 +182,11 @@ class Fanout:
 
     async def _open_room(self, room: Room) -> None:
         """The subscription is live: set where the room stands, or catch it up."""
-        snapshot_version = await self._version(room.pair_id)
+        [version] = await self._store.versions([room.pair_id])
         if room.last_seq == 0 and not room.subscribed.done():
-            room.last_seq = snapshot_version
+            room.last_seq = version
         else:
-            await self._heal(room, snapshot_version)
+            await self._heal(room, version)
         if not room.subscribed.done():
             room.subscribed.set_result(None)
 
@@ -236,7 +236,3 @@ class Fanout:
                         await self._heal(room, version)
             except StoreUnavailable as error:
                 log.warning("catch_up_failed", error=str(error))
-
-    async def _version(self, pair_id: str) -> int:
-        snapshot = await self._store.load(pair_id)
-        return 0 if snapshot is None else snapshot.version
