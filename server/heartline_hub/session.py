@@ -248,8 +248,20 @@ class Session:
         log.info(
             "session_open", session=self.id, agent=hello.agent, resumed=hello.resume is not None
         )
-        await self._announce_presence(online=True)
+        await self._come_online()
         return True
+
+    async def _come_online(self) -> None:
+        """Announce presence; a database blip here must not end a healthy session.
+
+        Presence is reconciled again at the next change of who is online.
+        """
+        try:
+            await self._announce_presence(online=True)
+        except StoreUnavailable:
+            log.warning("presence_unavailable", session=self.id)
+        except PairGone:
+            self.end(CloseCode.UNPAIRED, "unpaired")
 
     async def _welcome(self, snapshot: PairSnapshot, resume: Position | None) -> None:
         assert self.identity is not None
