@@ -35,7 +35,7 @@ from tests.support.abuse import answer, connect_couple, open_socket, pair_versio
 from tests.support.couples import pair_up
 from tests.support.devices import Device, HubError
 from tests.support.hubs import HubProcess
-from tests.support.servers import free_port, valkey_server
+from tests.support.servers import valkey_server
 
 
 async def readyz(http: aiohttp.ClientSession, hub: HubProcess) -> int:
@@ -46,7 +46,7 @@ async def readyz(http: aiohttp.ClientSession, hub: HubProcess) -> int:
 async def test_signals_get_unavailable_while_valkey_is_down_and_flow_again_after(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
-    with valkey_server(port=free_port(), appendonly=True) as valkey:
+    with valkey_server(appendonly=True) as valkey:
         hub = start_hub(str(valkey.connection_url), join_attempts_per_minute="1000")
         couple = await pair_up(http, hub.url)
         a, b = await connect_couple(http, hub.ws_url, couple)
@@ -105,7 +105,7 @@ async def test_the_hubs_own_unavailable_answers_do_not_cut_a_client_off(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
     """A client that resends while the database is away is not the one misbehaving."""
-    with valkey_server(port=free_port(), appendonly=True) as valkey:
+    with valkey_server(appendonly=True) as valkey:
         hub = start_hub(str(valkey.connection_url), refused_frames_limit="3")
         couple = await pair_up(http, hub.url)
         phone = await Device.connect(http, hub.ws_url, couple.a.token)

