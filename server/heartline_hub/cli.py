@@ -12,6 +12,7 @@ from aiohttp import web
 from .app import create_app
 from .embedded import EmbeddedValkey
 from .logs import configure_logging
+from .runtime import new_event_loop
 from .settings import Settings, load_settings
 from .store import Store
 
@@ -61,6 +62,7 @@ def _serve(settings: Settings, redis_url: str) -> None:
         print=announce,
         access_log=None,
         shutdown_timeout=settings.drain_timeout_s + 5,
+        loop=new_event_loop(settings.event_loop),
     )
 
 

@@ -30,6 +30,7 @@ class Settings:
     hub_id: str | None = None
     log_level: str = "info"
     log_format: str = "json"
+    event_loop: str = "uvloop"
     heartbeat_ms: int = 25_000
     handshake_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
@@ -96,6 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hub_id", "this hub's name in logs and presence (default: host-pid-random)"),
     Setting("log_level", "debug, info, warning or error"),
     Setting("log_format", "json (one object a line) or console"),
+    Setting("event_loop", "uvloop (faster) or asyncio (the standard library's)"),
     Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int, 100),
     Setting("handshake_timeout_s", "seconds a new connection has to send hello", float, 0.1),
     Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float, 0),
@@ -165,6 +167,8 @@ def _check(settings: Settings) -> None:
         raise SystemExit(f"invalid setting: {error.message}") from None
     if settings.log_format not in {"json", "console"}:
         raise SystemExit("invalid setting: log_format must be json or console")
+    if settings.event_loop not in {"uvloop", "asyncio"}:
+        raise SystemExit("invalid setting: event_loop must be uvloop or asyncio")
 
 
 def _check_range(setting: Setting, value: Any) -> None:

@@ -25,6 +25,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "hub_id": ("hub-from-flag", "hub-from-env"),
     "log_level": ("debug", "warning"),
     "log_format": ("json", "console"),
+    "event_loop": ("uvloop", "asyncio"),
     "max_space_seconds": ("7200", "3600"),
     "retention_days": ("7.5", "2.5"),
     "handshake_timeout_s": ("3.5", "4.5"),
@@ -34,7 +35,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "timer_poll_ms": ("410", "430"),
     "timer_lease_ms": ("4100", "4300"),
 }
-"""A flag value and an environment value per setting, both valid and unlike the default."""
+"""A valid flag value and environment value per setting; the latter is not the default."""
 
 
 def samples(setting: Setting) -> tuple[str, str]:
@@ -122,8 +123,17 @@ def test_the_limits_follow_the_settings() -> None:
         ),
         ({"HEARTLINE_MAX_FRAME_BYTES": "0"}, "HEARTLINE_MAX_FRAME_BYTES"),
         ({"HEARTLINE_LOG_FORMAT": "xml"}, "log_format"),
+        ({"HEARTLINE_EVENT_LOOP": "trio"}, "event_loop"),
     ],
-    ids=["port-abc", "heartbeat-float", "retention-word", "min-above-max", "frame-0", "log-xml"],
+    ids=[
+        "port-abc",
+        "heartbeat-float",
+        "retention-word",
+        "min-above-max",
+        "frame-0",
+        "log-xml",
+        "loop-trio",
+    ],
 )
 def test_an_invalid_value_stops_with_a_message_naming_the_setting(
     environ: dict[str, str], named: str

@@ -5,6 +5,9 @@ tokens, the event log and the state, idempotency records, presence, timers
 and live fan-out. Multi-key changes of a pair are Lua scripts from ``lua/``
 beside this file; key names come from ``keys.py``. Redis failures surface as
 :class:`StoreUnavailable`, so no other module needs to know redis-py.
+
+What every signal needs (append, load, the pair's timers, versions) goes over
+the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .keys import (
     timer_shard_key,
     token_key,
 )
+from .multiplex import Multiplexed, Script
 from .records import (
     Appended,
     AppendOutcome,
@@ -54,6 +58,8 @@ R = TypeVar("R")
 
 POOL_CONNECTIONS = 256
 POOL_WAIT_S = 5.0
+SOCKET_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
 _KINDS = {"message": "message", "subscribe": "subscribe", "smessage": "message",
           "ssubscribe": "subscribe"}  # fmt: skip
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -147,38 +153,49 @@ class AppendRequest:
 class Store:
     """Redis access for one hub process; safe to share between tasks."""
 
-    def __init__(self, client: redis.Redis, *, idempotency_ttl_ms: int, retention_ms: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        hot: Multiplexed,
+        *,
+        idempotency_ttl_ms: int,
+        retention_ms: int,
+    ) -> None:
         # redis-py types every reply as bytes | str; this class is the typed boundary.
         self._redis: Any = client
+        self._hot = hot
         self._idempotency_ttl_ms = idempotency_ttl_ms
         self._retention_ms = retention_ms
         self._publish = "PUBLISH"
-        self._append = client.register_script(_script("append"))
+        self._append = Script(_script("append"))
         self._create_pair = client.register_script(_script("create_pair"))
         self._join_pair = client.register_script(_script("join_pair"))
         self._set_online = client.register_script(_script("set_online"))
-        self._claim_timers = client.register_script(_script("claim_timers"))
+        self._claim_timers = Script(_script("claim_timers"))
         self._clear_hub = client.register_script(_script("clear_hub"))
 
     @classmethod
     def from_url(cls, url: str, *, idempotency_ttl_ms: int, retention_ms: int) -> Store:
-        """A client whose pool waits for a free connection under bursts.
+        """The hot path's pipelined connection, and a redis-py client for the rest.
 
-        redis-py's default pool raises at once when its connections are all
-        busy; the hub would then answer ``unavailable`` while Redis is fine.
+        redis-py's pool waits for a free connection under bursts: its default
+        pool raises at once when its connections are all busy, and the hub
+        would then answer ``unavailable`` while Redis is fine.
         """
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=POOL_CONNECTIONS,
             timeout=POOL_WAIT_S,
-            socket_timeout=5,
-            socket_connect_timeout=2,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
             health_check_interval=15,
         )
         client = redis.Redis.from_pool(pool)
-        return cls(client, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
+        hot = Multiplexed(url, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S)
+        return cls(client, hot, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
 
     async def close(self) -> None:
+        await self._hot.close()
         await self._redis.aclose()
 
     @_translating_errors
@@ -312,9 +329,10 @@ class Store:
 
     @_translating_errors
     async def load(self, pair_id: str) -> PairSnapshot | None:
-        fields = await self._redis.hgetall(PairKeys(pair_id).state)
-        if not fields:
+        flat = await self._hot.execute("HGETALL", PairKeys(pair_id).state)
+        if not flat:
             return None
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         marks = {name.decode(): int(value) for name, value in fields.items() if b":" in name}
         return PairSnapshot(
             version=int(fields[b"version"]),
@@ -328,10 +346,9 @@ class Store:
     @_translating_errors
     async def versions(self, pair_ids: Sequence[str]) -> list[int]:
         """The current version of each pair (0 for a pair that is gone), in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for pair_id in pair_ids:
-                pipe.hget(PairKeys(pair_id).state, "version")
-            replies = await pipe.execute()
+        replies = await self._hot.execute_many(
+            [("HGET", PairKeys(pair).state, "version") for pair in pair_ids]
+        )
         return [0 if reply is None else int(reply) for reply in replies]
 
     @_translating_errors
@@ -340,6 +357,7 @@ class Store:
         online_rev = request.expected_online_rev
         extra = [item for pair in request.extra_fields for item in pair]
         reply = await self._append(
+            self._hot,
             keys=[keys.state, keys.log, keys.idem, keys.idem_expiry],
             args=[
                 request.expected_version,
@@ -441,16 +459,17 @@ class Store:
     @_translating_errors
     async def schedule_timers(self, shard: int, due: dict[str, int]) -> None:
         """Add timers (name -> due time, ms) to one shard, in one call."""
-        await self._redis.zadd(timer_shard_key(shard), due)
+        scored = [item for name, due_ms in due.items() for item in (due_ms, name)]
+        await self._hot.execute("ZADD", timer_shard_key(shard), *scored)
 
     @_translating_errors
     async def cancel_timers(self, shard: int, *names: str) -> None:
-        await self._redis.zrem(timer_shard_key(shard), *names)
+        await self._hot.execute("ZREM", timer_shard_key(shard), *names)
 
     @_translating_errors
     async def claim_timers(self, shard: int, now: int, lease_end: int, limit: int) -> list[str]:
         claimed = await self._claim_timers(
-            keys=[timer_shard_key(shard)], args=[now, lease_end, limit]
+            self._hot, keys=[timer_shard_key(shard)], args=[now, lease_end, limit]
         )
         return [member.decode() for member in claimed]
 

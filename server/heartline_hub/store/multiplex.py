@@ -1,0 +1,248 @@
+"""One Redis connection shared by every task, its commands pipelined.
+
+redis-py checks a connection out of its pool for every command, arms a
+timeout around it, packs it in Python and holds the connection until the
+reply is in: about 100 µs of the hub's core per command, measured
+(BENCHMARKS.md, "profile"). Redis answers the commands of one connection in
+the order they were sent, so one connection can carry every task's commands
+at once: each command is packed by hiredis and queued with a future;
+whatever was queued in one turn of the event loop leaves in one write, so
+signals arriving together share one round trip; replies, parsed by hiredis,
+resolve the futures in order.
+
+The hot path (storing an event, loading a pair, its timers) runs here; the
+rest of the store uses redis-py. Failures look like redis-py's, so the store
+translates both the same way: a lost connection fails every command waiting
+on it with ``ConnectionError`` and the next command reconnects; a command
+with no reply within ``timeout_s`` (Redis stopped, the network gone) aborts
+the connection and fails its commands with ``TimeoutError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+from redis import exceptions as redis_errors
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+
+__all__ = ["Multiplexed", "Script"]
+
+WATCHDOG_INTERVAL_S = 0.25
+_ERRORS_BY_PREFIX: dict[str, type[redis_errors.RedisError]] = {
+    "NOSCRIPT": redis_errors.NoScriptError,
+    "LOADING": redis_errors.BusyLoadingError,
+    "READONLY": redis_errors.ReadOnlyError,
+}
+
+
+class Script:
+    """A Lua script run by its digest, sent in full only when the server lacks it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, connection: Multiplexed, keys: list[Any], args: list[Any]) -> Any:
+        try:
+            return await connection.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis_errors.NoScriptError:
+            return await connection.execute("EVAL", self.source, len(keys), *keys, *args)
+
+
+class _Replies(asyncio.Protocol):
+    """The socket's side: bytes in, parsed replies out to the waiting futures, in order."""
+
+    def __init__(self, owner: Multiplexed) -> None:
+        self._owner = owner
+        self._reader = hiredis.Reader(replyError=redis_errors.ResponseError)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while (reply := self._reader.gets()) is not False:
+                self._owner.resolve_next(reply)
+        except hiredis.ProtocolError as error:
+            self._owner.abort(redis_errors.ConnectionError(f"bad reply from Redis: {error}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner.lost(exc)
+
+
+class Multiplexed:
+    """A pipelined connection to the server of a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+
+    def __init__(self, url: str, *, timeout_s: float, connect_timeout_s: float) -> None:
+        self._options = parse_url(url)
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._transport: asyncio.Transport | None = None
+        self._opening: asyncio.Future[None] | None = None
+        self._pending: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._outbox: list[bytes] = []
+        self._failure: Exception | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._closed: asyncio.Future[None] | None = None
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command and wait for its reply (errors raised as redis-py's exceptions)."""
+        if self._transport is None:
+            await self._open()
+        return await self._send(args)
+
+    async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send several commands at once (one round trip); their replies in the same order."""
+        if self._transport is None:
+            await self._open()
+        return await asyncio.gather(*(self._send(command) for command in commands))
+
+    async def close(self) -> None:
+        """Close the connection and wait until it is closed (commands waiting on it fail)."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._closed = asyncio.get_running_loop().create_future()
+        transport.close()
+        await self._closed
+
+    # Called by the protocol.
+
+    def resolve_next(self, reply: Any) -> None:
+        if not self._pending:
+            return
+        future, _ = self._pending.popleft()
+        if future.done():
+            return
+        if isinstance(reply, redis_errors.ResponseError):
+            future.set_exception(_typed(reply))
+        else:
+            future.set_result(reply)
+
+    def abort(self, failure: Exception) -> None:
+        self._failure = failure
+        if self._transport is not None:
+            self._transport.abort()
+
+    def lost(self, exc: Exception | None) -> None:
+        failure = self._failure or redis_errors.ConnectionError(
+            f"connection to Redis lost: {exc}" if exc else "connection to Redis closed"
+        )
+        self._transport = None
+        self._failure = None
+        self._outbox.clear()
+        self._stop_watchdog()
+        pending, self._pending = self._pending, collections.deque()
+        for future, _ in pending:
+            if not future.done():
+                future.set_exception(failure)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    # Sending.
+
+    def _send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        if self._transport is None:
+            raise redis_errors.ConnectionError("connection to Redis lost")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        try:
+            packed = hiredis.pack_command(args)
+        except TypeError as error:
+            raise redis_errors.DataError(str(error)) from None
+        if not self._outbox:
+            loop.call_soon(self._flush)
+        self._outbox.append(packed)
+        self._pending.append((future, time.monotonic()))
+        return future
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        if self._transport is not None and outbox:
+            self._transport.write(b"".join(outbox))
+
+    # Connecting.
+
+    async def _open(self) -> None:
+        """Connect once for every task that finds the connection closed."""
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._connect())
+            self._opening.add_done_callback(self._opened)
+        await asyncio.shield(self._opening)
+
+    def _opened(self, opening: asyncio.Future[None]) -> None:
+        self._opening = None
+        if not opening.cancelled():
+            opening.exception()
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await asyncio.wait_for(
+                self._create_connection(loop), self._connect_timeout_s
+            )
+        except TimeoutError:
+            raise redis_errors.TimeoutError("timed out connecting to Redis") from None
+        except OSError as error:
+            raise redis_errors.ConnectionError(f"cannot connect to Redis: {error}") from None
+        self._transport = transport
+        self._start_watchdog()
+        try:
+            await self._introduce()
+        except redis_errors.ResponseError as error:
+            self.abort(redis_errors.ConnectionError("Redis refused the connection"))
+            raise redis_errors.AuthenticationError(str(error)) from None
+
+    async def _create_connection(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        options = self._options
+        if options.get("connection_class") is UnixDomainSocketConnection:
+            return await loop.create_unix_connection(lambda: _Replies(self), options["path"])
+        secure = options.get("connection_class") is SSLConnection
+        tls = ssl.create_default_context() if secure else None
+        return await loop.create_connection(
+            lambda: _Replies(self),
+            options.get("host", "localhost"),
+            int(options.get("port", 6379)),
+            ssl=tls,
+        )
+
+    async def _introduce(self) -> None:
+        """Authenticate and pick the database the URL names, before any other command."""
+        options = self._options
+        password = options.get("password")
+        if password is not None:
+            username = options.get("username")
+            credentials = (password,) if username is None else (username, password)
+            await self._send(("AUTH", *credentials))
+        if int(options.get("db", 0)):
+            await self._send(("SELECT", int(options["db"])))
+
+    # Noticing a server that stopped answering.
+
+    def _start_watchdog(self) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG_INTERVAL_S, self._watch)
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _watch(self) -> None:
+        if self._pending and time.monotonic() - self._pending[0][1] > self._timeout_s:
+            self.abort(redis_errors.TimeoutError(f"no reply from Redis in {self._timeout_s} s"))
+            return
+        self._start_watchdog()
+
+
+def _typed(error: redis_errors.ResponseError) -> redis_errors.RedisError:
+    """The redis-py exception class for an error reply, from its prefix."""
+    message = str(error)
+    kind = _ERRORS_BY_PREFIX.get(message.split(" ", 1)[0])
+    return error if kind is None else kind(message)
