@@ -12,7 +12,7 @@ from aiohttp import web
 from .app import create_app
 from .embedded import EmbeddedValkey
 from .logs import configure_logging
-from .runtime import new_event_loop
+from .runtime import new_event_loop, tune_garbage_collector
 from .settings import Settings, load_settings
 from .store import Store
 
@@ -55,6 +55,7 @@ def _serve(settings: Settings, redis_url: str) -> None:
             redis=_without_password(redis_url),
         )
 
+    tune_garbage_collector()
     web.run_app(
         app,
         host=settings.host,
