@@ -147,19 +147,23 @@ class Multiplexed:
     # Sending.
 
     def _send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Queue a command; the future gets its reply."""
+        future = asyncio.get_running_loop().create_future()
+        self._send_unanswered(args)
+        self._pending.append((future, time.monotonic()))
+        return future
+
+    def _send_unanswered(self, args: tuple[Any, ...]) -> None:
+        """Queue a command whose replies nobody waits for (pub/sub's, which are pushes)."""
         if self._transport is None:
             raise redis_errors.ConnectionError("connection to Redis lost")
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
         try:
             packed = hiredis.pack_command(args)
         except TypeError as error:
             raise redis_errors.DataError(str(error)) from None
         if not self._outbox:
-            loop.call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush)
         self._outbox.append(packed)
-        self._pending.append((future, time.monotonic()))
-        return future
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []

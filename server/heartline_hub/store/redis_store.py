@@ -12,8 +12,6 @@ the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +48,7 @@ from .records import (
     Stale,
     TokenRecord,
 )
+from .subscriber import Subscriber
 
 __all__ = ["AppendRequest", "Connection", "Store", "StoreUnavailable", "Subscription"]
 
@@ -60,8 +59,8 @@ POOL_CONNECTIONS = 256
 POOL_WAIT_S = 5.0
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
-_KINDS = {"message": "message", "subscribe": "subscribe", "smessage": "message",
-          "ssubscribe": "subscribe"}  # fmt: skip
+_KINDS = {b"message": "message", b"subscribe": "subscribe", b"smessage": "message",
+          b"ssubscribe": "subscribe"}  # fmt: skip
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -157,6 +156,7 @@ class Store:
         self,
         client: redis.Redis,
         hot: Multiplexed,
+        url: str,
         *,
         idempotency_ttl_ms: int,
         retention_ms: int,
@@ -164,6 +164,7 @@ class Store:
         # redis-py types every reply as bytes | str; this class is the typed boundary.
         self._redis: Any = client
         self._hot = hot
+        self._url = url
         self._idempotency_ttl_ms = idempotency_ttl_ms
         self._retention_ms = retention_ms
         self._publish = "PUBLISH"
@@ -192,7 +193,9 @@ class Store:
         )
         client = redis.Redis.from_pool(pool)
         hot = Multiplexed(url, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S)
-        return cls(client, hot, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms)
+        return cls(
+            client, hot, url, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms
+        )
 
     async def close(self) -> None:
         await self._hot.close()
@@ -480,25 +483,24 @@ class Store:
         await self._redis.execute_command(self._publish, PairKeys(pair_id).channel, message)
 
     def subscription(self) -> Subscription:
-        return Subscription(self._redis.pubsub())
+        return Subscription(
+            Subscriber(self._url, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S)
+        )
 
 
 class Subscription:
     """The hub's one pub/sub connection: pair channels in, messages out."""
 
-    def __init__(self, pubsub: Any) -> None:
-        self._pubsub = pubsub
-        self._has_channels = asyncio.Event()
+    def __init__(self, subscriber: Subscriber) -> None:
+        self._subscriber = subscriber
 
     @_translating_errors
     async def subscribe(self, pair_ids: Sequence[str]) -> None:
-        if pair_ids:
-            await self._pubsub.subscribe(*(PairKeys(pair).channel for pair in pair_ids))
-            self._has_channels.set()
+        await self._subscriber.subscribe([PairKeys(pair).channel for pair in pair_ids])
 
     @_translating_errors
     async def unsubscribe(self, pair_id: str) -> None:
-        await self._pubsub.unsubscribe(PairKeys(pair_id).channel)
+        await self._subscriber.unsubscribe([PairKeys(pair_id).channel])
 
     @_translating_errors
     async def next_message(self, timeout: float) -> tuple[str, str, bytes] | None:
@@ -507,23 +509,18 @@ class Subscription:
         ``kind`` is ``message``, or ``subscribe`` when a subscription is
         confirmed: from then on, every message published on it arrives.
         """
-        if not self._pubsub.subscribed:
-            self._has_channels.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._has_channels.wait(), timeout)
+        push = await self._subscriber.next_message(timeout)
+        if push is None:
             return None
-        message = await self._pubsub.get_message(timeout=timeout)
-        if message is None or message["type"] not in _KINDS:
+        kind, channel, payload = push
+        if kind not in _KINDS:
             return None
-        channel = message["channel"].decode()
-        pair_id = channel[channel.index("{p:") + 3 : channel.index("}")]
-        return _KINDS[message["type"]], pair_id, message["data"]
+        start = channel.index(b"{p:") + 3
+        pair_id = channel[start : channel.index(b"}", start)].decode()
+        return _KINDS[kind], pair_id, payload
 
     async def close(self) -> None:
-        try:
-            await self._pubsub.aclose()
-        except _UNAVAILABLE:
-            return
+        await self._subscriber.close()
 
 
 def _append_outcome(reply: list[Any]) -> AppendOutcome:
