@@ -92,6 +92,18 @@ class Fanout:
     def rooms(self) -> Iterator[Room]:
         return iter(tuple(self._rooms.values()))
 
+    def deliver_local(self, pair_id: str, seq: int, frame: bytes) -> None:
+        """Forward an event this hub just stored, without waiting for its pub/sub echo.
+
+        Only when it is the room's next event and no catch-up is running:
+        otherwise an earlier event is still on its way, and the echo (which
+        heals gaps) delivers this one in order. The echo of an event
+        delivered here is dropped by its sequence number.
+        """
+        room = self._rooms.get(pair_id)
+        if room is not None and not room.lock.locked() and seq == room.last_seq + 1:
+            room.forward(seq, frame)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._catch_up())]

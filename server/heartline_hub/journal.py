@@ -95,10 +95,16 @@ class Recorded:
     replayed: bool = False
 
 
+Stored = Callable[[str, int, bytes], None]
+"""Told of each event this hub stored: pair id, sequence number, frame."""
+
+
 class Journal:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._snapshots: OrderedDict[str, PairSnapshot] = OrderedDict()
+        self.on_stored: Stored | None = None
+        """The fan-out's local delivery, set by the node."""
 
     async def snapshot(self, pair_id: str) -> PairSnapshot:
         cached = self._snapshots.get(pair_id)
@@ -150,6 +156,8 @@ class Journal:
         outcome = await self._store.append(pair_id, request)
         if isinstance(outcome, Appended):
             self._remember(pair_id, folded)
+            if self.on_stored is not None:
+                self.on_stored(pair_id, event.seq, frame)
             return Recorded(event, frame)
         if isinstance(outcome, Duplicate):
             return _replay(outcome.record, idempotency)

@@ -39,6 +39,7 @@ class Node:
         )
         self.journal = Journal(store)
         self.fanout = Fanout(store, self.journal)
+        self.journal.on_stored = self.fanout.deliver_local
         self.timers = Timers(self)
         self.keeper = Keeper(self)
         self.sessions: set[Session] = set()
