@@ -15,7 +15,7 @@ RATE ?= 1000
 PAIRS ?= 1000
 PERSISTENCE ?= on
 
-.PHONY: help run test lint format bench bench-load vectors clean
+.PHONY: help run test lint format bench bench-load bench-full vectors clean
 
 help:
 	@echo "make run     start the hub on 127.0.0.1:8080 (embedded Valkey unless REDIS_URL is set)"
@@ -24,6 +24,7 @@ help:
 	@echo "make format  apply ruff's formatter and safe fixes"
 	@echo "make bench   codec benchmark (frames/s and us/frame per frame type)"
 	@echo "make bench-load RATE=1000 PAIRS=1000  hub load test (needs 2 cores; see BENCHMARKS.md)"
+	@echo "make bench-full  the load sweep: 7 rates x 3 runs (about 13 minutes)"
 	@echo "make vectors regenerate protocol/vectors/*.json"
 
 $(BIN)/python:
@@ -58,6 +59,9 @@ bench: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python -m bench.loadgen.run --rate $(RATE) --pairs $(PAIRS) --persistence $(PERSISTENCE)
+
+bench-full: $(STAMP)
+	$(BIN)/python -m bench.loadgen.sweep --pairs $(PAIRS) --persistence $(PERSISTENCE) --out sweep.jsonl
 
 vectors: $(STAMP)
 	$(BIN)/python protocol/vectors/generate.py

@@ -116,7 +116,10 @@ class Session:
         self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
         self._frames = TokenBucket(settings.frame_rate, 4 * settings.frame_rate)
         self._writer = Writer(
-            ws.send_bytes, capacity=settings.outbound_queue, on_overflow=self._overflowed
+            ws.send_bytes,
+            capacity=settings.outbound_queue,
+            on_overflow=self._overflowed,
+            transport=transport,
         )
 
     # What the fan-out and the node call.

@@ -1,21 +1,43 @@
-"""The bounded outbound queue of one connection (SPEC.md 7.8).
+"""The bounded outbound path of one connection (SPEC.md 7.8).
 
-Fan-out never waits on a client: it puts frames here and moves on. One
-writer task per connection drains the queue into the socket. When a client
-stops reading, the queue fills and the writer reports the overflow, so the
-session can close it with ``slow_consumer``: the client resumes later and
-loses nothing, while every other client is unaffected.
+Fan-out never waits on a client. A frame for a client whose socket keeps up
+is written to the socket at once, as a WebSocket frame, in the caller's
+turn of the event loop (no task switch, no queue). A frame for a client
+whose socket has a backlog (the kernel's buffer and the transport's are
+full) waits in a bounded queue, which one writer task drains with the
+WebSocket's own flow control. When a client stops reading, the queue
+fills and the writer reports the overflow, so the session can close it
+with ``slow_consumer``: the client resumes later and loses nothing, while
+every other client is unaffected. Frames never overtake each other: once
+anything is queued, everything after it is queued too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import Awaitable, Callable
 
 from .tasks import cancel_and_wait
 
-__all__ = ["Writer"]
+__all__ = ["BACKLOG_BYTES", "Writer", "binary_frame"]
+
+BACKLOG_BYTES = 64 * 1024
+"""A socket with more than this waiting in the transport counts as backlogged."""
+_BINARY_FINAL = 0x82
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """One unmasked, final, binary WebSocket frame (RFC 6455 5.2), as a server sends it."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", _BINARY_FINAL, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", _BINARY_FINAL, 126, length)
+    else:
+        header = struct.pack("!BBQ", _BINARY_FINAL, 127, length)
+    return header + payload
 
 
 class Writer:
@@ -25,20 +47,27 @@ class Writer:
         *,
         capacity: int,
         on_overflow: Callable[[], None],
+        transport: asyncio.Transport | None = None,
     ) -> None:
+        """``send`` sends one message the slow way; ``transport`` (if any) takes frames at once."""
         self._send = send
+        self._transport = transport
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=capacity)
         self._on_overflow = on_overflow
         self._overflowed = False
+        self._stopping = False
+        self._sending = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def put(self, frame: bytes) -> bool:
-        """Queue a frame; False (and the overflow callback, once) when the queue is full."""
-        if self._overflowed:
+        """Send or queue a frame; False (and the overflow callback, once) when the queue is full."""
+        if self._overflowed or self._stopping:
             return False
+        if self._write_now(frame):
+            return True
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -49,6 +78,7 @@ class Writer:
 
     async def flush_and_stop(self, timeout: float) -> None:
         """Send what is queued (within ``timeout``), then stop the writer."""
+        self._stopping = True
         if self._task is None:
             return
         with contextlib.suppress(asyncio.QueueFull):
@@ -59,10 +89,30 @@ class Writer:
             await self.stop()
 
     async def stop(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         with contextlib.suppress(ConnectionError):
             await cancel_and_wait(task)
 
+    def _write_now(self, frame: bytes) -> bool:
+        """Write straight to a socket that keeps up, if nothing is waiting before this frame."""
+        transport = self._transport
+        if (
+            transport is None
+            or self._task is None
+            or self._sending
+            or not self._queue.empty()
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > BACKLOG_BYTES
+        ):
+            return False
+        transport.write(binary_frame(frame))
+        return True
+
     async def _run(self) -> None:
         while (frame := await self._queue.get()) is not None:
-            await self._send(frame)
+            self._sending = True
+            try:
+                await self._send(frame)
+            finally:
+                self._sending = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from heartline_hub.writer import Writer
+from heartline_hub.writer import BACKLOG_BYTES, Writer, binary_frame
 
 
 async def test_frames_are_sent_in_order() -> None:
@@ -38,3 +38,69 @@ async def test_a_stuck_socket_overflows_the_queue_once() -> None:
     assert accepted == [True, True, True, False, False]
     assert overflows == [1]
     await writer.stop()
+
+
+class Socket(asyncio.Transport):
+    """A transport that keeps what is written and reports a backlog when told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.backlog = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_a_binary_frame_has_the_header_rfc_6455_gives_each_length() -> None:
+    assert binary_frame(b"hi") == b"\x82\x02hi"
+    assert binary_frame(b"x" * 126)[:4] == b"\x82\x7e\x00\x7e"
+    assert binary_frame(b"x" * 70_000)[:10] == b"\x82\x7f" + (70_000).to_bytes(8, "big")
+    assert len(binary_frame(b"x" * 70_000)) == 10 + 70_000
+
+
+async def test_a_socket_that_keeps_up_gets_frames_at_once_without_the_queue() -> None:
+    slow: list[bytes] = []
+
+    async def send(frame: bytes) -> None:
+        slow.append(frame)
+
+    socket = Socket()
+    writer = Writer(send, capacity=2, on_overflow=lambda: None, transport=socket)
+    writer.start()
+
+    assert all(writer.put(bytes([n])) for n in range(10))
+
+    assert socket.written == [binary_frame(bytes([n])) for n in range(10)]
+    assert slow == []
+    await writer.stop()
+
+
+async def test_after_a_backlog_frames_queue_and_keep_their_order() -> None:
+    slow: list[bytes] = []
+    release = asyncio.Event()
+
+    async def send(frame: bytes) -> None:
+        await release.wait()
+        slow.append(frame)
+
+    socket = Socket()
+    writer = Writer(send, capacity=8, on_overflow=lambda: None, transport=socket)
+    writer.start()
+    assert writer.put(b"a")
+    socket.backlog = BACKLOG_BYTES + 1
+    assert writer.put(b"b")
+    socket.backlog = 0
+    assert writer.put(b"c")
+
+    assert socket.written == [binary_frame(b"a")]
+    release.set()
+    await writer.flush_and_stop(timeout=1.0)
+    assert slow == [b"b", b"c"]
+    assert not writer.put(b"after the end")

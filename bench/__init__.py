@@ -1,0 +1,1 @@
+"""Benchmarks: the codec (codec.py) and the hub under load (loadgen/); see BENCHMARKS.md."""
