@@ -134,8 +134,11 @@ class Window:
 class Stack:
     """Valkey on core 1 and the hub on core 0, stopped by pid in :meth:`stop`."""
 
-    def __init__(self, persistence: bool, gc_log: bool = False) -> None:
+    def __init__(
+        self, persistence: bool, gc_log: bool = False, hub_flags: Sequence[str] = ()
+    ) -> None:
         self.gc_log = gc_log
+        self.hub_flags = list(hub_flags)
         self.data = tempfile.TemporaryDirectory(prefix="hl-bench-")
         config = (
             {"appendonly": "yes", "appendfsync": "everysec", "save": ""}
@@ -163,7 +166,7 @@ class Stack:
         self.hub = subprocess.Popen(
             ["taskset", "-c", str(HUB_CORE), *self.hub_command(),
              f"--port={self.port}", f"--redis-url={self.valkey.connection_url}",
-             *HUB_BENCH_FLAGS],
+             *HUB_BENCH_FLAGS, *self.hub_flags],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
