@@ -103,6 +103,7 @@ class Journal:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._snapshots: OrderedDict[str, PairSnapshot] = OrderedDict()
+        self._in_flight: dict[tuple[str, int], tuple[bytes, PairSnapshot]] = {}
         self.on_stored: Stored | None = None
         """The fan-out's local delivery, set by the node."""
 
@@ -153,7 +154,13 @@ class Journal:
             idempotency=idempotency,
             guard_presence=guard_presence,
         )
-        outcome = await self._store.append(pair_id, request)
+        flight = (pair_id, event.seq)
+        self._in_flight[flight] = mine = (frame, folded)
+        try:
+            outcome = await self._store.append(pair_id, request)
+        finally:
+            if self._in_flight.get(flight) is mine:
+                del self._in_flight[flight]
         if isinstance(outcome, Appended):
             self._remember(pair_id, folded)
             if self.on_stored is not None:
@@ -167,12 +174,21 @@ class Journal:
         return None
 
     def observe(self, pair_id: str, seq: int, frame: bytes) -> None:
-        """Fold an event stored by anyone (from fan-out) into the cached snapshot."""
+        """Fold an event stored by anyone (from fan-out) into the cached snapshot.
+
+        The echo of this hub's own append often arrives before the append's
+        reply; it is then recognised by its bytes, and the snapshot already
+        folded for the append is used instead of decoding the frame again.
+        """
         cached = self._snapshots.get(pair_id)
         if cached is None or seq <= cached.version:
             return
         if seq != cached.version + 1:
             self.forget(pair_id)
+            return
+        flight = self._in_flight.get((pair_id, seq))
+        if flight is not None and flight[0] == frame:
+            self._snapshots[pair_id] = flight[1]
             return
         event = decode_from_hub(frame)
         assert isinstance(event, Event)

@@ -11,7 +11,15 @@ from heartline_hub import decisions
 from heartline_hub.auth import new_id
 from heartline_hub.clock import now_ms
 from heartline_hub.journal import Idempotency, Journal, PairGone
-from heartline_hub.store import DeviceKind, DeviceRecord, Scope, Store
+from heartline_hub.store import (
+    Appended,
+    AppendOutcome,
+    AppendRequest,
+    DeviceKind,
+    DeviceRecord,
+    Scope,
+    Store,
+)
 from heartline_protocol import CheckIn, ErrorCode, ImBack, ProtocolError, decode_from_hub
 
 
@@ -101,3 +109,44 @@ async def test_recording_on_an_unpaired_pair_says_so(store: Store) -> None:
     await store.erase_pair(pair_id)
     with pytest.raises(PairGone):
         await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+
+
+class EchoFirst(Store):
+    """The real store, but each appended event's pub/sub echo reaches the journal first.
+
+    Which of the two a hub reads first is up to the server and the event
+    loop; this makes the echo-first order happen every time.
+    """
+
+    journal: Journal
+
+    async def append(self, pair_id: str, request: AppendRequest) -> AppendOutcome:
+        outcome = await super().append(pair_id, request)
+        if isinstance(outcome, Appended):
+            self.journal.observe(pair_id, outcome.seq, request.frame)
+        return outcome
+
+
+async def test_the_echo_of_its_own_event_arriving_first_is_not_decoded_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EchoFirst.from_url(redis_url, idempotency_ttl_ms=60_000, retention_ms=86_400_000)
+    assert isinstance(store, EchoFirst)
+    try:
+        pair_id, member = await new_pair(store)
+        journal = store.journal = Journal(store)
+        await journal.snapshot(pair_id)
+
+        def must_not_decode(frame: bytes) -> None:
+            raise AssertionError(f"decoded {frame!r} although this hub folded it already")
+
+        monkeypatch.setattr("heartline_hub.journal.decode_from_hub", must_not_decode)
+        for _ in range(3):
+            await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+
+        cached = await journal.snapshot(pair_id)
+        stored = await store.load(pair_id)
+        assert stored is not None
+        assert (cached.version, cached.state) == (3, stored.state)
+    finally:
+        await store.close()
