@@ -15,6 +15,7 @@ anything is queued, everything after it is queued too.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import struct
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,11 @@ def binary_frame(payload: bytes) -> bytes:
 
 
 class Writer:
+    """The outbound path; its queue and task exist only while a socket has a backlog.
+
+    Most connections never have one, so an idle connection carries neither.
+    """
+
     def __init__(
         self,
         send: Callable[[bytes], Awaitable[None]],
@@ -52,15 +58,19 @@ class Writer:
         """``send`` sends one message the slow way; ``transport`` (if any) takes frames at once."""
         self._send = send
         self._transport = transport
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=capacity)
+        self._capacity = capacity
+        self._queue: collections.deque[bytes] = collections.deque()
         self._on_overflow = on_overflow
+        self._started = False
         self._overflowed = False
         self._stopping = False
-        self._sending = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        """From now on frames are sent (before, they wait for it)."""
+        self._started = True
+        if self._queue:
+            self._drain_in_background()
 
     def put(self, frame: bytes) -> bool:
         """Send or queue a frame; False (and the overflow callback, once) when the queue is full."""
@@ -68,23 +78,23 @@ class Writer:
             return False
         if self._write_now(frame):
             return True
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._capacity:
             self._overflowed = True
             self._on_overflow()
             return False
+        self._queue.append(frame)
+        if self._started:
+            self._drain_in_background()
         return True
 
     async def flush_and_stop(self, timeout: float) -> None:
         """Send what is queued (within ``timeout``), then stop the writer."""
         self._stopping = True
-        if self._task is None:
+        task = self._task
+        if task is None:
             return
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            await asyncio.wait_for(asyncio.shield(task), timeout)
         except (TimeoutError, ConnectionError):
             await self.stop()
 
@@ -99,9 +109,9 @@ class Writer:
         transport = self._transport
         if (
             transport is None
-            or self._task is None
-            or self._sending
-            or not self._queue.empty()
+            or not self._started
+            or self._task is not None
+            or self._queue
             or transport.is_closing()
             or transport.get_write_buffer_size() > BACKLOG_BYTES
         ):
@@ -109,10 +119,22 @@ class Writer:
         transport.write(binary_frame(frame))
         return True
 
-    async def _run(self) -> None:
-        while (frame := await self._queue.get()) is not None:
-            self._sending = True
-            try:
-                await self._send(frame)
-            finally:
-                self._sending = False
+    def _drain_in_background(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Send the queue with the WebSocket's flow control; end once it is empty.
+
+        A connection that breaks meanwhile takes what is left with it: the
+        session ends, and the device resumes from the log.
+        """
+        try:
+            while self._queue:
+                await self._send(self._queue.popleft())
+        except ConnectionError:
+            self._stopping = True
+            self._queue.clear()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
