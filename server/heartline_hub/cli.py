@@ -63,6 +63,7 @@ def _serve(settings: Settings, redis_url: str) -> None:
         print=announce,
         access_log=None,
         shutdown_timeout=settings.drain_timeout_s + 5,
+        backlog=settings.listen_backlog,
         loop=new_event_loop(settings.event_loop),
     )
 

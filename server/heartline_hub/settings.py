@@ -31,6 +31,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     event_loop: str = "uvloop"
+    listen_backlog: int = 4096
     heartbeat_ms: int = 25_000
     handshake_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
@@ -98,6 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "debug, info, warning or error"),
     Setting("log_format", "json (one object a line) or console"),
     Setting("event_loop", "uvloop (faster) or asyncio (the standard library's)"),
+    Setting(
+        "listen_backlog",
+        "connections the kernel queues before the hub accepts them (capped by "
+        "net.core.somaxconn): reconnect storms arrive all at once",
+        int,
+        1,
+        65535,
+    ),
     Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int, 100),
     Setting("handshake_timeout_s", "seconds a new connection has to send hello", float, 0.1),
     Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float, 0),

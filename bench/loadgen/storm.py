@@ -1,0 +1,295 @@
+"""Reconnect storm: thousands of devices drop at once and come back with their resume positions.
+
+    python -m bench.loadgen.storm [--pairs 5000] [--rate 500] [--before 5] [--after 15]
+
+``--pairs`` fresh pairs; both members connect (at most 200 handshakes in
+flight). The first members stay connected throughout and send signals at
+``--rate`` (``check_in`` and ``feeling_disconnected`` in turn, open loop,
+as run.py). After ``--before`` seconds every second member's connection is
+cut at once (the TCP connection aborted by the device, as a phone losing
+its network), and all of them reconnect at once with ``hello`` carrying
+their resume position. Signals keep flowing for ``--after`` seconds.
+
+Then each second member's device is checked against the log: it must have
+received every event of its pair after the version its first ``welcome``
+gave, exactly once (missed and duplicated events are counted). Also
+reported: how long until every device was back (resumed), how many resumes
+the hub refused or answered with ``history_lost``, and the result latency
+and failures of the devices that stayed, before, during and after the
+storm. Placement as for run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from heartline_hub.store.keys import PairKeys
+from heartline_protocol import (
+    SUBPROTOCOL,
+    CheckIn,
+    Error,
+    Event,
+    FeelingDisconnected,
+    Hello,
+    Position,
+    Result,
+    Signal,
+    Welcome,
+    decode_from_hub,
+    encode,
+)
+
+from .run import LOAD_CORE, Stack, create_pairs, machine, percentiles
+
+__all__ = ["main"]
+
+HANDSHAKES_IN_FLIGHT = 200
+ATTEMPTS = 20
+SETTLE_S = 30.0
+"""After the last signal, how long the devices get to receive everything stored."""
+
+
+@dataclass(eq=False)
+class Device:
+    token: str
+    ws: ClientConnection | None = None
+    pair: str = ""
+    epoch: str = ""
+    first_version: int = 0
+    last_seq: int = 0
+    seen: set[int] = field(default_factory=set)
+    duplicates: int = 0
+    resumed: bool | None = None
+    history_lost: bool = False
+    refusals: int = 0
+    back_at: float | None = None
+
+
+@dataclass
+class Sends:
+    sent: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+
+async def open_device(device: Device, url: str, resume: Position | None) -> None:
+    """Connect and say hello (retrying ``unavailable`` refusals as SPEC.md asks)."""
+    for _ in range(ATTEMPTS):
+        ws = await connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None,
+                           ping_interval=None, max_queue=None, open_timeout=60)  # fmt: skip
+        await ws.send(encode(Hello(token=device.token, agent="heartline-storm", resume=resume)))
+        first = decode_from_hub(await asyncio.wait_for(ws.recv(), 60))  # type: ignore[arg-type]
+        if isinstance(first, Welcome):
+            device.ws = ws
+            if resume is None:
+                device.pair, device.epoch = first.pair, first.epoch
+                device.first_version = device.last_seq = first.state.version
+            else:
+                device.resumed, device.history_lost = first.resumed, first.history_lost
+            return
+        await ws.close()
+        device.refusals += 1
+        if not (isinstance(first, Error) and first.code == "unavailable"):
+            raise ConnectionError(f"no welcome but {first!r}")
+        await asyncio.sleep((first.retry_after_ms or 1000) / 1000)
+    raise ConnectionError(f"refused {ATTEMPTS} times")
+
+
+async def listen(device: Device, sends: Sends | None) -> None:
+    """Read until the connection ends: events are checked, results timed."""
+    assert device.ws is not None
+    try:
+        async for data in device.ws:
+            frame = decode_from_hub(data)  # type: ignore[arg-type]
+            if isinstance(frame, Event):
+                if frame.seq in device.seen:
+                    device.duplicates += 1
+                device.seen.add(frame.seq)
+                device.last_seq = max(device.last_seq, frame.seq)
+            elif sends is not None and isinstance(frame, Result | Error) and frame.id:
+                code = frame.code if isinstance(frame, Error) else "ok"
+                sends.answered[frame.id] = (time.perf_counter(), code)
+    except ConnectionClosed:
+        pass
+
+
+async def send_open_loop(stayers: list[Device], rate: float, seconds: float, sends: Sends) -> float:
+    """Signal ``k`` from stayer ``k mod n`` at ``start + (k + 1) / rate``; the start time."""
+    start = time.perf_counter() + 0.05
+    total = int(rate * seconds)
+    for k in range(total):
+        due = start + (k + 1) / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        device = stayers[k % len(stayers)]
+        assert device.ws is not None
+        body = CheckIn(note=f"storm {k}") if k % 2 else FeelingDisconnected(note=f"storm {k}")
+        sends.sent[f"s{k}"] = time.perf_counter()
+        try:
+            await device.ws.send(encode(Signal(f"s{k}", body)))
+        except ConnectionClosed:
+            sends.answered[f"s{k}"] = (time.perf_counter(), "closed")
+    return start
+
+
+async def storm(devices: list[Device], url: str) -> tuple[float, float]:
+    """Cut every connection at once, then bring every device back with its position."""
+    for device in devices:
+        assert device.ws is not None
+        device.ws.transport.abort()
+    cut_at = time.perf_counter()
+    await asyncio.sleep(0)
+
+    async def back(device: Device) -> None:
+        await open_device(device, url, Position(device.last_seq, device.epoch))
+        device.back_at = time.perf_counter()
+
+    await asyncio.gather(*(back(device) for device in devices))
+    return cut_at, time.perf_counter()
+
+
+def latency_by_phase(sends: Sends, cut_at: float, back_at: float) -> dict[str, Any]:
+    phases: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+    failed: dict[str, int] = {}
+    for request, sent in sends.sent.items():
+        phase = "before" if sent < cut_at else "during" if sent <= back_at else "after"
+        answer = sends.answered.get(request)
+        if answer is None or answer[1] != "ok":
+            code = "none" if answer is None else answer[1]
+            failed[code] = failed.get(code, 0) + 1
+            continue
+        phases[phase].append(answer[0] - sent)
+    return {"result_ms": {name: percentiles(values) for name, values in phases.items()},
+            "signals": {name: len(values) for name, values in phases.items()},
+            "failed": failed}  # fmt: skip
+
+
+async def stored_versions(devices: list[Device], redis_url: str) -> list[int]:
+    client: Any = redis.Redis.from_url(redis_url)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for device in devices:
+                pipe.hget(PairKeys(device.pair).state, "version")
+            return [int(version) for version in await pipe.execute()]
+    finally:
+        await client.aclose()
+
+
+async def settle(devices: list[Device], redis_url: str) -> float:
+    """Wait (up to SETTLE_S) until every device has seen its pair's stored version."""
+    started = time.perf_counter()
+    versions = await stored_versions(devices, redis_url)
+    while time.perf_counter() - started < SETTLE_S:
+        behind = sum(1 for d, v in zip(devices, versions, strict=True) if d.last_seq < v)
+        if not behind:
+            break
+        await asyncio.sleep(0.2)
+    return time.perf_counter() - started
+
+
+async def check_against_log(devices: list[Device], redis_url: str) -> dict[str, Any]:
+    versions = await stored_versions(devices, redis_url)
+    missed = expected = 0
+    closed: dict[str, int] = {}
+    for device in devices:
+        assert device.ws is not None
+        if device.ws.close_code is not None:
+            closed[str(device.ws.close_code)] = closed.get(str(device.ws.close_code), 0) + 1
+    for device, version in zip(devices, versions, strict=True):
+        wanted = set(range(device.first_version + 1, int(version) + 1))
+        expected += len(wanted)
+        missed += len(wanted - device.seen)
+    return {"events_expected": expected, "missed": missed,
+            "duplicated": sum(device.duplicates for device in devices),
+            "closed_by_hub": closed}  # fmt: skip
+
+
+async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    url = f"ws://127.0.0.1:{stack.port}/v1/ws"
+    tokens = await create_pairs(stack.url, args.pairs)
+    stayers = [Device(token) for token in tokens[: args.pairs]]
+    leavers = [Device(token) for token in tokens[args.pairs :]]
+    gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
+
+    async def first_connect(device: Device) -> None:
+        async with gate:
+            await open_device(device, url, None)
+
+    await asyncio.gather(*(first_connect(device) for device in stayers + leavers))
+    sends = Sends()
+    readers = [asyncio.ensure_future(listen(d, sends)) for d in stayers]
+    readers += [asyncio.ensure_future(listen(d, None)) for d in leavers]
+    sending = asyncio.ensure_future(
+        send_open_loop(stayers, args.rate, args.before + args.after, sends)
+    )
+    await asyncio.sleep(args.before)
+    cut_at, all_back_at = await storm(leavers, url)
+    readers += [asyncio.ensure_future(listen(d, None)) for d in leavers]
+    await sending
+    settled_s = await settle(leavers, stack.valkey.connection_url)
+    checked = await check_against_log(leavers, stack.valkey.connection_url)
+    for device in stayers + leavers:
+        assert device.ws is not None
+        await device.ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    back = sorted((device.back_at or all_back_at) - cut_at for device in leavers)
+    return {
+        "pairs": args.pairs,
+        "devices_cut": len(leavers),
+        "rate": args.rate,
+        "all_back_s": round(all_back_at - cut_at, 2),
+        "back_s": {"p50": round(back[len(back) // 2], 2), "max": round(back[-1], 2)},
+        "resumed": sum(1 for d in leavers if d.resumed),
+        "history_lost": sum(1 for d in leavers if d.history_lost),
+        "handshakes_refused": sum(d.refusals for d in leavers),
+        "settled_s": round(settled_s, 2),
+        **checked,
+        "stayers": latency_by_phase(sends, cut_at, all_back_at),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--pairs", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--before", type=float, default=5.0)
+    parser.add_argument("--after", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
+    os.sched_setaffinity(0, {LOAD_CORE})
+    stack = Stack(persistence=True)
+    try:
+        stack.start()
+        result = asyncio.run(run(args, stack))
+    except BaseException:
+        print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
+        raise
+    finally:
+        stack.stop()
+    result["machine"] = machine()
+    print(json.dumps(result))
+    print(
+        f"{result['devices_cut']} devices cut at once: all back in {result['all_back_s']} s "
+        f"(median {result['back_s']['p50']} s), {result['resumed']} resumed, "
+        f"{result['history_lost']} history lost, {result['handshakes_refused']} handshakes "
+        f"refused; {result['events_expected']} events expected, {result['missed']} missed, "
+        f"{result['duplicated']} duplicated (settled in {result['settled_s']} s, closed by the "
+        f"hub: {result['closed_by_hub']}); stayers' result ms {result['stayers']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
