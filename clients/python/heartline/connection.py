@@ -284,6 +284,17 @@ class Connection:
             frame = encode(Received(seq=seq))
             asyncio.get_running_loop().create_task(self._send_if_connected(frame))
 
+    def _fold_own_event(self, result: Result) -> None:
+        """The stored event of our own signal, when its result came before the event frame.
+
+        SPEC.md 4.4 lets either come first. Folded here only if it is the
+        next event, so the state never skips one; the event frame that
+        follows is then a repeat, and ignored like any other.
+        """
+        event = result.event
+        if event is not None and event.seq == self._shared().delivered_seq + 1:
+            self._event(event)
+
     def _answer(self, frame: Result | Error) -> None:
         pending = self._outbox.get(frame.id) if frame.id is not None else None
         if pending is None or pending.answer.done():
@@ -291,6 +302,7 @@ class Connection:
                 log.warning("heartline: hub error %s: %s", frame.code, frame.message)
             return
         if isinstance(frame, Result):
+            self._fold_own_event(frame)
             pending.answer.set_result(frame)
         elif frame.code in _RESENT_AFTER:
             delay = (frame.retry_after_ms or 100) / 1000
