@@ -13,7 +13,9 @@ __all__ = [
     "DELIVERY_LATENCY",
     "ERRORS",
     "EVENTS_DELIVERED",
+    "LOOP_LAG",
     "REDIS_LATENCY",
+    "SHED",
     "SIGNALS",
 ]
 
@@ -33,4 +35,9 @@ REDIS_LATENCY = Histogram(
     "Latency of store operations, by operation",
     ["operation"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1),
+)
+LOOP_LAG = Gauge("heartline_loop_lag_seconds", "How late the event loop ran its last tick")
+SHED = Counter(
+    "heartline_signals_shed_total",
+    "Signals refused with unavailable because the hub was overloaded",
 )

@@ -18,6 +18,7 @@ from heartline_protocol import CloseCode
 
 from .fanout import Fanout
 from .journal import Journal
+from .overload import LoopLag
 from .presence import Keeper
 from .session import Session
 from .settings import Settings
@@ -43,10 +44,12 @@ class Node:
         self.timers = Timers(self)
         self.keeper = Keeper(self)
         self.sessions: set[Session] = set()
+        self.lag = LoopLag(settings.overload_lag_ms)
         self.draining = False
         self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.lag.start()
         await self.fanout.start()
         self.timers.start()
         self.keeper.start()
@@ -66,6 +69,7 @@ class Node:
             session.end(CloseCode.GOING_AWAY, "hub draining")
 
     async def stop(self) -> None:
+        self.lag.stop()
         await cancel_and_wait(self._watchdog)
         await self.timers.stop()
         await self.keeper.stop()

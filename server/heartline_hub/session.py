@@ -373,6 +373,12 @@ class Session:
                 ErrorCode.UNAVAILABLE, "the hub is draining, resend after reconnecting",
                 id=signal.id, retry_after_ms=0,
             )  # fmt: skip
+        retry_after_ms = self._node.lag.shed()
+        if retry_after_ms is not None:
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "the hub is overloaded, resend with the same id",
+                id=signal.id, retry_after_ms=retry_after_ms,
+            )  # fmt: skip
         wait_ms = self._bucket.take()
         if wait_ms:
             raise ProtocolError(

@@ -32,6 +32,7 @@ class Settings:
     log_format: str = "json"
     event_loop: str = "uvloop"
     listen_backlog: int = 4096
+    overload_lag_ms: int = 500
     heartbeat_ms: int = 25_000
     handshake_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
@@ -99,6 +100,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "debug, info, warning or error"),
     Setting("log_format", "json (one object a line) or console"),
     Setting("event_loop", "uvloop (faster) or asyncio (the standard library's)"),
+    Setting(
+        "overload_lag_ms",
+        "event-loop lag past which new signals are refused with unavailable for a "
+        "second (0: never)",
+        int,
+        0,
+        60_000,
+    ),
     Setting(
         "listen_backlog",
         "connections the kernel queues before the hub accepts them (capped by "

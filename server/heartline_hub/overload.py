@@ -1,0 +1,95 @@
+"""Noticing that the hub is past what its core can do, so that it sheds signals.
+
+A saturated hub does not fail: it falls behind. Frames wait in the sockets
+and in the event loop's queue, and every answer comes later (measured at
+7,500 signals/s on one core: 20 to 40 s, BENCHMARKS.md). Refusing a signal
+costs the hub far less than storing it (no Redis round trip, no fold), so
+past its capacity it answers new signals ``unavailable`` with a
+``retry_after_ms`` (clients resend them with the same id, SPEC.md 7.5) and
+serves everything else: receipts, pings, the events it already stored.
+
+Two measures, read every ``TICK_S``; either makes the hub count as
+overloaded until ``HOLD_S`` passes without either:
+
+* the event loop's lag: how late the tick runs. A loop with spare time runs
+  it within a millisecond or so; one stalled (a long pause, a frozen
+  process) runs it late by the stall;
+* the share of the last ``WINDOW_S`` the process spent on the CPU. A hub
+  past its capacity keeps its loop turning (each turn handles what is
+  readable), so the lag stays small while the backlog grows in the sockets;
+  what shows it is a core busy all the time. A hub under a CPU quota
+  (a container limited to part of a core) never reaches ``BUSY_LIMIT``:
+  there only the lag tells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+
+from .metrics import LOOP_LAG, SHED
+
+__all__ = ["BUSY_LIMIT", "HOLD_S", "RETRY_AFTER_MS", "TICK_S", "WINDOW_S", "LoopLag"]
+
+TICK_S = 0.05
+HOLD_S = 1.0
+WINDOW_S = 1.0
+BUSY_LIMIT = 0.97
+RETRY_AFTER_MS = (500, 1500)
+"""Refused signals are told to come back after a moment drawn from this range."""
+
+
+class LoopLag:
+    def __init__(self, limit_ms: int, busy_limit: float = BUSY_LIMIT) -> None:
+        """``limit_ms`` 0 turns shedding off (the lag is still measured)."""
+        self._limit_s = limit_ms / 1000
+        self._busy_limit = busy_limit
+        self._due = 0.0
+        self._overloaded_until = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._cpu: collections.deque[tuple[float, float]] = collections.deque()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._due = loop.time() + TICK_S
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    @property
+    def overloaded(self) -> bool:
+        return asyncio.get_running_loop().time() < self._overloaded_until
+
+    def shed(self) -> int | None:
+        """None to go on, or the ``retry_after_ms`` to refuse a signal with."""
+        if not self._limit_s or not self.overloaded:
+            return None
+        SHED.inc()
+        return random.randint(*RETRY_AFTER_MS)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        lag = max(0.0, now - self._due)
+        LOOP_LAG.set(lag)
+        busy = self._busy_share(now)
+        if self._limit_s and (lag > self._limit_s or busy >= self._busy_limit):
+            self._overloaded_until = now + HOLD_S
+        self._due = now + TICK_S
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def _busy_share(self, now: float) -> float:
+        """CPU time over wall time across the last ``WINDOW_S`` (0 until a window is full)."""
+        cpu = time.process_time()
+        samples = self._cpu
+        samples.append((now, cpu))
+        while len(samples) > 1 and now - samples[1][0] >= WINDOW_S:
+            samples.popleft()
+        first_wall, first_cpu = samples[0]
+        span = now - first_wall
+        return (cpu - first_cpu) / span if span >= WINDOW_S else 0.0

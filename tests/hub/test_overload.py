@@ -1,0 +1,99 @@
+"""An overloaded hub sheds new signals instead of falling behind (overload.py).
+
+The lag monitor is tested in this process, its loop blocked on purpose; the
+shedding against a real hub process frozen with SIGSTOP, whose loop then
+runs its next tick late by the time it was frozen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from heartline_hub.overload import HOLD_S, RETRY_AFTER_MS, TICK_S, WINDOW_S, LoopLag
+from heartline_protocol import CheckIn, ErrorCode
+from tests.support.couples import pair_up
+from tests.support.devices import Device, HubError
+from tests.support.hubs import HubProcess
+
+
+async def block_the_loop(seconds: float) -> None:
+    """Hold the event loop, as a burst of work would, then let a tick run."""
+    time.sleep(seconds)
+    await asyncio.sleep(2 * TICK_S)
+
+
+async def test_a_loop_running_late_counts_as_overloaded_until_it_keeps_up() -> None:
+    lag = LoopLag(limit_ms=100)
+    lag.start()
+    try:
+        await asyncio.sleep(2 * TICK_S)
+        assert (lag.overloaded, lag.shed()) == (False, None)
+
+        await block_the_loop(0.3)
+        retry_after_ms = lag.shed()
+        assert lag.overloaded
+        assert retry_after_ms is not None
+        assert RETRY_AFTER_MS[0] <= retry_after_ms <= RETRY_AFTER_MS[1]
+
+        await asyncio.sleep(HOLD_S + 2 * TICK_S)
+        assert (lag.overloaded, lag.shed()) == (False, None)
+    finally:
+        lag.stop()
+
+
+async def test_a_core_busy_all_the_time_counts_as_overloaded_though_the_loop_keeps_up() -> None:
+    """Work in short slices, yielding between them: the ticks run on time."""
+    lag = LoopLag(limit_ms=10_000, busy_limit=0.8)
+    lag.start()
+    try:
+        until = time.perf_counter() + 1.5
+        while time.perf_counter() < until:
+            slice_end = time.perf_counter() + 0.005
+            while time.perf_counter() < slice_end:
+                pass
+            await asyncio.sleep(0)
+        assert lag.overloaded
+
+        await asyncio.sleep(HOLD_S + WINDOW_S + 2 * TICK_S)
+        assert not lag.overloaded
+    finally:
+        lag.stop()
+
+
+async def test_with_the_limit_at_zero_nothing_is_shed() -> None:
+    lag = LoopLag(limit_ms=0)
+    lag.start()
+    try:
+        await block_the_loop(0.3)
+        assert lag.shed() is None
+    finally:
+        lag.stop()
+
+
+async def test_a_hub_that_fell_behind_refuses_new_signals_for_a_moment_then_stores_them(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    hub = start_hub(overload_lag_ms="300")
+    couple = await pair_up(http, hub.url)
+    phone = await Device.connect(http, hub.ws_url, couple.a.token)
+    stored = await phone.signal(CheckIn(note="before"))
+
+    hub.pause()
+    await asyncio.sleep(0.8)
+    hub.resume()
+    await asyncio.sleep(0.2)
+    with pytest.raises(HubError) as refused:
+        await phone.signal(CheckIn(note="while it catches up"), id="c-shed")
+
+    assert refused.value.frame.code == ErrorCode.UNAVAILABLE
+    assert refused.value.frame.retry_after_ms is not None
+    assert RETRY_AFTER_MS[0] <= refused.value.frame.retry_after_ms <= RETRY_AFTER_MS[1]
+    await asyncio.sleep(HOLD_S + 0.2)
+    again = await phone.signal(CheckIn(note="while it catches up"), id="c-shed")
+    assert again.seq == stored.seq + 1
+    await phone.close()
