@@ -16,10 +16,8 @@ table: partner latency, the hub's and Valkey's CPU per signal.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import functools
 import json
-import os
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,18 +25,16 @@ from typing import Any
 import redis.asyncio as redis
 
 from heartline_hub import decisions
-from heartline_hub.auth import hash_secret, new_id, new_token
-from heartline_hub.clock import now_ms
 from heartline_hub.journal import Journal
-from heartline_hub.store import DeviceKind, DeviceRecord, Scope, Store, TokenRecord
+from heartline_hub.store import Store
 from heartline_protocol import Ack, CheckIn, FeelingDisconnected
 
-from .run import LOAD_CORE, Stack, machine
+from .run import Stack, on_fresh_stack
 from .run import measure as measure_load
+from .seed import in_parallel, seed_pair
 
 __all__ = ["main"]
 
-PRELOAD_IN_FLIGHT = 256
 RETENTION_MS = 30 * 86_400_000
 
 
@@ -51,49 +47,37 @@ async def used_memory(url: str) -> int:
 
 
 async def add_idle_pair(store: Store, journal: Journal) -> None:
-    now = now_ms()
-    pair_id, invite = new_id("p"), hash_secret(new_token())
-    first, second = (
-        DeviceRecord(new_id("d"), new_id("m"), DeviceKind.PHONE, Scope.FULL,
-                     hash_secret(new_token()), now)
-        for _ in range(2)
-    )  # fmt: skip
-    assert await store.create_pair(pair_id, first, invite_hash=invite, epoch=new_id("ep"), now=now)
-    assert await store.join_pair(pair_id, second, invite_hash=invite, now=now) == 1
-    for device in (first, second):
-        record = TokenRecord(pair_id, device.member, device.id, device.scope)
-        await store.save_token(device.token_hash, record)
-        await journal.record(pair_id, decisions.joined(device.member, device.id))
+    pair = await seed_pair(store, journal)
+    first, second = pair.first, pair.second
     bid = await journal.record(
-        pair_id, decisions.signal(first.member, first.id, CheckIn(note="thinking of you"))
+        pair.id, decisions.signal(first.member, first.id, CheckIn(note="thinking of you"))
     )
     assert bid is not None
     heard = Ack(target=bid.event.seq, reply="I hear you")
-    await journal.record(pair_id, decisions.signal(second.member, second.id, heard))
+    await journal.record(pair.id, decisions.signal(second.member, second.id, heard))
     missing = FeelingDisconnected(note="long day, miss you")
-    await journal.record(pair_id, decisions.signal(second.member, second.id, missing))
-    journal.forget(pair_id)
+    await journal.record(pair.id, decisions.signal(second.member, second.id, missing))
+    journal.forget(pair.id)
 
 
 async def preload(url: str, count: int) -> float:
     """Write ``count`` idle pairs; the seconds it took."""
     store = Store.from_url(url, idempotency_ttl_ms=86_400_000, retention_ms=RETENTION_MS)
     journal = Journal(store)
-    gate = asyncio.Semaphore(PRELOAD_IN_FLIGHT)
     started = time.perf_counter()
 
-    async def one() -> None:
-        async with gate:
-            await add_idle_pair(store, journal)
+    async def one(_: int) -> None:
+        await add_idle_pair(store, journal)
 
     try:
-        await asyncio.gather(*(one() for _ in range(count)))
+        await in_parallel(count, one)
     finally:
         await store.close()
     return time.perf_counter() - started
 
 
 async def run_with_idle(args: argparse.Namespace, idle: int, stack: Stack) -> dict[str, Any]:
+    """Write ``idle`` pairs on the fresh ``stack``, then the load run."""
     url = stack.valkey.connection_url
     before = await used_memory(url)
     preload_s = await preload(url, idle)
@@ -120,18 +104,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.persistence, args.warmup, args.measure, args.drain = "on", 5.0, 10.0, 10.0
     args.gc_log = False
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
-    os.sched_setaffinity(0, {LOAD_CORE})
     rows = []
     for idle in (int(count) for count in args.idle.split(",")):
-        stack = Stack(persistence=True)
-        try:
-            stack.start()
-            result = asyncio.run(run_with_idle(args, idle, stack))
-        finally:
-            stack.stop()
-        result["machine"] = machine()
+        result = on_fresh_stack(
+            Stack(persistence=True), functools.partial(run_with_idle, args, idle)
+        )
         print(json.dumps(result), flush=True)
         rows.append(result)
     print(

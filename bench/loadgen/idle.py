@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
-import os
 import random
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from heartline_protocol import Ping, encode
 
 from .generator import Client, connect_all
-from .run import LOAD_CORE, Stack, cpu_seconds, create_pairs, machine, memory_kib
+from .run import Stack, cpu_seconds, create_pairs, memory_kib, on_fresh_stack
 
 __all__ = ["main"]
 
@@ -112,16 +111,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--heartbeat-ms", type=int, default=25_000)
     args = parser.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
-    os.sched_setaffinity(0, {LOAD_CORE})
-    stack = Stack(persistence=True, hub_flags=[f"--heartbeat-ms={args.heartbeat_ms}"])
-    try:
-        stack.start()
-        result = asyncio.run(measure(args, stack))
-    finally:
-        stack.stop()
-    result["machine"] = machine()
+    result = on_fresh_stack(
+        Stack(persistence=True, hub_flags=[f"--heartbeat-ms={args.heartbeat_ms}"]),
+        functools.partial(measure, args),
+    )
     print(json.dumps(result))
     rss = result["hub_rss_mib"]
     print(

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
-import os
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
 
-from .run import LOAD_CORE, Stack, machine
+from .run import Stack, on_fresh_stack
 from .run import measure as measure_load
 
 __all__ = ["main"]
@@ -74,18 +73,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--idempotency-ttl-s", type=int, default=10)
     args = parser.parse_args(argv)
     args.persistence, args.warmup, args.drain, args.gc_log = "on", 5.0, 10.0, False
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
-    os.sched_setaffinity(0, {LOAD_CORE})
     flags = [f"--retention-days={args.retention_s / 86_400}",
              f"--idempotency-ttl-s={args.idempotency_ttl_s}"]  # fmt: skip
-    stack = Stack(persistence=True, hub_flags=flags)
-    try:
-        stack.start()
-        result = asyncio.run(run(args, stack))
-    finally:
-        stack.stop()
-    result["machine"] = machine()
+    result = on_fresh_stack(Stack(persistence=True, hub_flags=flags), functools.partial(run, args))
     print(json.dumps(result))
     print(f"verdict {result['load']['verdict']}, partner p99 {result['load']['partner_ms']['p99']}")
     for elapsed, mib, events in result["samples_s_mib_events"]:

@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -174,23 +174,28 @@ class Stack:
     def start(self) -> None:
         self.valkey.start()
         os.sched_setaffinity(self.valkey_pid, {LOAD_CORE})
-        self.hub = subprocess.Popen(
-            ["taskset", "-c", str(HUB_CORE), *self.hub_command(),
-             f"--port={self.port}", f"--redis-url={self.valkey.connection_url}",
+        self.hub = self._start_hub(HUB_CORE, self.port)
+        if self.hubs == 2:
+            self.second = self._start_hub(LOAD_CORE, self.second_port)
+
+    def _start_hub(self, core: int, port: int) -> subprocess.Popen[bytes]:
+        """A hub pinned to ``core``, once it answers ready."""
+        hub = subprocess.Popen(
+            ["taskset", "-c", str(core), *self.hub_command(),
+             f"--port={port}", f"--redis-url={self.valkey.connection_url}",
              *HUB_BENCH_FLAGS, *self.hub_flags],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if self.hub.poll() is not None:
+            if hub.poll() is not None:
                 raise RuntimeError(f"hub exited: {self.hub_log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as answer:
+                url = f"http://127.0.0.1:{port}/readyz"
+                with urllib.request.urlopen(url, timeout=1) as answer:
                     if answer.status == 200:
-                        if self.hubs == 2:
-                            self.start_second_hub()
-                        return
+                        return hub
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
@@ -203,28 +208,6 @@ class Stack:
         if self.second is None:
             return [first, first]
         return [first, f"ws://127.0.0.1:{self.second_port}/v1/ws"]
-
-    def start_second_hub(self) -> None:
-        """A second hub on the load core, sharing Valkey: partners split across the two."""
-        self.second = subprocess.Popen(
-            ["taskset", "-c", str(LOAD_CORE), *self.hub_command(),
-             f"--port={self.second_port}", f"--redis-url={self.valkey.connection_url}",
-             *HUB_BENCH_FLAGS, *self.hub_flags],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.second.poll() is not None:
-                raise RuntimeError(f"second hub exited: {self.hub_log()}")
-            try:
-                url = f"http://127.0.0.1:{self.second_port}/readyz"
-                with urllib.request.urlopen(url, timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("second hub not ready")
 
     def hub_command(self) -> list[str]:
         if self.gc_log:
@@ -498,6 +481,30 @@ def machine() -> dict[str, Any]:
     }
 
 
+Work = Callable[[Stack], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def on_fresh_stack(stack: Stack, work: Work) -> dict[str, Any]:
+    """Run ``work`` on ``stack`` from the load core; its result, with the machine's facts.
+
+    The stack is started first and stopped after, whatever happens; the
+    hubs' log is printed when the work fails.
+    """
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
+    os.sched_setaffinity(0, {LOAD_CORE})
+    try:
+        stack.start()
+        result = asyncio.run(work(stack))
+    except BaseException:
+        print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
+        raise
+    finally:
+        stack.stop()
+    result["machine"] = machine()
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=1000.0, help="signals/s, all pairs")
@@ -519,19 +526,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="diagnostic: log the hub's GC passes over 5 ms (bench/loadgen/hub_gc.py)",
     )
     args = parser.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
-    os.sched_setaffinity(0, {LOAD_CORE})
     stack = Stack(args.persistence == "on", gc_log=args.gc_log, hubs=args.hubs)
-    try:
-        stack.start()
-        result = asyncio.run(measure(args, stack))
-    except BaseException:
-        print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
-        raise
-    finally:
-        stack.stop()
-    result["machine"] = machine()
+    result = on_fresh_stack(stack, lambda stack: measure(args, stack))
     print(json.dumps(result))
     print(readable(result))
 

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from heartline_protocol import (
     encode,
 )
 
-from .run import LOAD_CORE, Stack, create_pairs, machine, percentiles
+from .run import Stack, create_pairs, on_fresh_stack, percentiles
 
 __all__ = ["main"]
 
@@ -267,19 +266,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--before", type=float, default=5.0)
     parser.add_argument("--after", type=float, default=15.0)
     args = parser.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
-    os.sched_setaffinity(0, {LOAD_CORE})
-    stack = Stack(persistence=True)
-    try:
-        stack.start()
-        result = asyncio.run(run(args, stack))
-    except BaseException:
-        print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
-        raise
-    finally:
-        stack.stop()
-    result["machine"] = machine()
+    result = on_fresh_stack(Stack(persistence=True), functools.partial(run, args))
     print(json.dumps(result))
     print(
         f"{result['devices_cut']} devices cut at once: all back in {result['all_back_s']} s "

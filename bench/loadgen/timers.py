@@ -18,45 +18,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from heartline_hub import decisions
-from heartline_hub.auth import hash_secret, new_id, new_token
 from heartline_hub.clock import now_ms
 from heartline_hub.journal import Journal
 from heartline_hub.settings import Settings
-from heartline_hub.store import DeviceKind, DeviceRecord, Scope, Store
+from heartline_hub.store import Store
 from heartline_hub.timers import Timers
 from heartline_protocol import Event, NeedSpace, SpaceEnded, decode_from_hub
 
-from .run import HUB_BENCH_FLAGS, HUB_CORE, LOAD_CORE, Stack, cpu_seconds, free_port, machine
+from .run import HUB_CORE, LOAD_CORE, Stack, cpu_seconds, on_fresh_stack
+from .seed import in_parallel, seed_pair
 
 if TYPE_CHECKING:
     from heartline_hub.node import Node
 
 __all__ = ["main"]
 
-IN_FLIGHT = 256
 GRACE_S = 15.0
 """How long after the last space's end the hubs get to fire what is left."""
-
-
-async def in_parallel(count: int, work: Any) -> None:
-    gate = asyncio.Semaphore(IN_FLIGHT)
-
-    async def one(index: int) -> None:
-        async with gate:
-            await work(index)
-
-    await asyncio.gather(*(one(index) for index in range(count)))
 
 
 async def make_pairs(store: Store, journal: Journal, count: int) -> list[tuple[str, str, str]]:
@@ -64,18 +51,8 @@ async def make_pairs(store: Store, journal: Journal, count: int) -> list[tuple[s
     pairs: list[tuple[str, str, str]] = []
 
     async def one(_: int) -> None:
-        now = now_ms()
-        pair_id, invite = new_id("p"), hash_secret(new_token())
-        first, second = (
-            DeviceRecord(new_id("d"), new_id("m"), DeviceKind.PHONE, Scope.FULL,
-                         hash_secret(new_token()), now)
-            for _ in range(2)
-        )  # fmt: skip
-        await store.create_pair(pair_id, first, invite_hash=invite, epoch=new_id("ep"), now=now)
-        await store.join_pair(pair_id, second, invite_hash=invite, now=now)
-        for device in (first, second):
-            await journal.record(pair_id, decisions.joined(device.member, device.id))
-        pairs.append((pair_id, first.member, second.member))
+        pair = await seed_pair(store, journal)
+        pairs.append((pair.id, pair.first.member, pair.second.member))
 
     await in_parallel(count, one)
     return pairs
@@ -128,7 +105,10 @@ def percentiles_ms(values: list[float]) -> dict[str, float | None]:
     return {"p50": rank(0.5), "p99": rank(0.99), "p99.9": rank(0.999), "max": ordered[-1]}
 
 
-async def run(args: argparse.Namespace, stack: Stack, hub_pids: list[int]) -> dict[str, Any]:
+async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    assert stack.hub is not None
+    assert stack.second is not None
+    hub_pids = [stack.hub.pid, stack.second.pid]
     url = stack.valkey.connection_url
     store = Store.from_url(url, idempotency_ttl_ms=86_400_000, retention_ms=30 * 86_400_000)
     journal = Journal(store)
@@ -168,42 +148,14 @@ async def run(args: argparse.Namespace, stack: Stack, hub_pids: list[int]) -> di
     }
 
 
-def start_second_hub(stack: Stack) -> subprocess.Popen[bytes]:
-    port = free_port()
-    hub = subprocess.Popen(
-        ["taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "heartline_hub",
-         f"--port={port}", f"--redis-url={stack.valkey.connection_url}", *HUB_BENCH_FLAGS],
-        stdout=stack.log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    time.sleep(2.0)
-    if hub.poll() is not None:
-        raise RuntimeError(f"second hub exited: {stack.hub_log()}")
-    return hub
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--pairs", type=int, default=50_000)
     parser.add_argument("--spread", type=float, default=60.0)
     parser.add_argument("--lead", type=float, default=45.0)
     args = parser.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        sys.exit("needs two cores: one hub on each")
-    os.sched_setaffinity(0, {LOAD_CORE})
-    stack = Stack(persistence=True)
-    second = None
-    try:
-        stack.start()
-        second = start_second_hub(stack)
-        assert stack.hub is not None
-        result = asyncio.run(run(args, stack, [stack.hub.pid, second.pid]))
-    finally:
-        if second is not None:
-            second.terminate()
-            second.wait(30)
-        stack.stop()
+    result = on_fresh_stack(Stack(persistence=True, hubs=2), functools.partial(run, args))
     result["hub_cores"] = [HUB_CORE, LOAD_CORE]
-    result["machine"] = machine()
     print(json.dumps(result))
     print(
         f"{result['spaces']} spaces ending within {args.spread:g} s, two hubs: "

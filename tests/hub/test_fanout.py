@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from heartline_hub import decisions
-from heartline_hub.auth import new_id
-from heartline_hub.clock import now_ms
 from heartline_hub.fanout import Fanout
 from heartline_hub.journal import Journal
-from heartline_hub.store import DeviceKind, DeviceRecord, Scope, Store
+from heartline_hub.store import Store
 from heartline_protocol import CheckIn, CloseCode, ProtocolError
+from tests.support.pairs import new_pair
 
 ECHO_WAIT_S = 0.3
 """Long enough for a pub/sub echo over loopback, many times over."""
@@ -59,13 +58,6 @@ async def hub(store: Store) -> AsyncIterator[Hub]:
     await asyncio.wait_for(fanout.connected.wait(), 5)
     yield Hub(journal, fanout)
     await fanout.stop()
-
-
-async def new_pair(store: Store) -> tuple[str, str]:
-    pair_id, member = new_id("p"), new_id("m")
-    device = DeviceRecord(new_id("d"), member, DeviceKind.PHONE, Scope.FULL, "h", now_ms())
-    assert await store.create_pair(pair_id, device, invite_hash="i", epoch=new_id("ep"), now=1)
-    return pair_id, member
 
 
 async def test_an_event_this_hub_stored_is_delivered_at_once_and_its_echo_dropped(

@@ -8,19 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from heartline_hub import decisions
-from heartline_hub.auth import new_id
-from heartline_hub.clock import now_ms
 from heartline_hub.journal import Idempotency, Journal, PairGone
 from heartline_hub.store import (
     Appended,
     AppendOutcome,
     AppendRequest,
-    DeviceKind,
-    DeviceRecord,
-    Scope,
     Store,
 )
 from heartline_protocol import CheckIn, ErrorCode, ImBack, ProtocolError, decode_from_hub
+from tests.support.pairs import new_pair
 
 
 @pytest.fixture
@@ -28,13 +24,6 @@ async def store(redis_url: str) -> AsyncIterator[Store]:
     store = Store.from_url(redis_url, idempotency_ttl_ms=60_000, retention_ms=86_400_000)
     yield store
     await store.close()
-
-
-async def new_pair(store: Store) -> tuple[str, str]:
-    pair_id, member = new_id("p"), new_id("m")
-    device = DeviceRecord(new_id("d"), member, DeviceKind.PHONE, Scope.FULL, "h", now_ms())
-    assert await store.create_pair(pair_id, device, invite_hash="i", epoch=new_id("ep"), now=1)
-    return pair_id, member
 
 
 async def test_two_hubs_recording_at_once_get_consecutive_sequence_numbers(store: Store) -> None:
