@@ -18,7 +18,7 @@ from heartline_protocol import CloseCode
 
 from .fanout import Fanout
 from .journal import Journal
-from .overload import LoopLag
+from .overload import Overload
 from .presence import Keeper
 from .session import Session
 from .settings import Settings
@@ -44,12 +44,12 @@ class Node:
         self.timers = Timers(self)
         self.keeper = Keeper(self)
         self.sessions: set[Session] = set()
-        self.lag = LoopLag(settings.overload_lag_ms)
+        self.overload = Overload(settings.overload_lag_ms)
         self.draining = False
         self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.lag.start()
+        self.overload.start()
         await self.fanout.start()
         self.timers.start()
         self.keeper.start()
@@ -69,7 +69,7 @@ class Node:
             session.end(CloseCode.GOING_AWAY, "hub draining")
 
     async def stop(self) -> None:
-        self.lag.stop()
+        self.overload.stop()
         await cancel_and_wait(self._watchdog)
         await self.timers.stop()
         await self.keeper.stop()

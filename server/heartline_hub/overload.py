@@ -31,7 +31,7 @@ import time
 
 from .metrics import LOOP_LAG, SHED
 
-__all__ = ["BUSY_LIMIT", "HOLD_S", "RETRY_AFTER_MS", "TICK_S", "WINDOW_S", "LoopLag"]
+__all__ = ["BUSY_LIMIT", "HOLD_S", "RETRY_AFTER_MS", "TICK_S", "WINDOW_S", "Overload"]
 
 TICK_S = 0.05
 HOLD_S = 1.0
@@ -41,7 +41,9 @@ RETRY_AFTER_MS = (500, 1500)
 """Refused signals are told to come back after a moment drawn from this range."""
 
 
-class LoopLag:
+class Overload:
+    """Whether the hub is past its capacity now, from its loop's lag and its busy core."""
+
     def __init__(self, limit_ms: int, busy_limit: float = BUSY_LIMIT) -> None:
         """``limit_ms`` 0 turns shedding off (the lag is still measured)."""
         self._limit_s = limit_ms / 1000

@@ -373,7 +373,7 @@ class Session:
                 ErrorCode.UNAVAILABLE, "the hub is draining, resend after reconnecting",
                 id=signal.id, retry_after_ms=0,
             )  # fmt: skip
-        retry_after_ms = self._node.lag.shed()
+        retry_after_ms = self._node.overload.shed()
         if retry_after_ms is not None:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "the hub is overloaded, resend with the same id",

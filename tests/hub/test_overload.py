@@ -1,6 +1,6 @@
 """An overloaded hub sheds new signals instead of falling behind (overload.py).
 
-The lag monitor is tested in this process, its loop blocked on purpose; the
+The overload monitor is tested in this process, its loop blocked on purpose; the
 shedding against a real hub process frozen with SIGSTOP, whose loop then
 runs its next tick late by the time it was frozen.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from heartline_hub.overload import HOLD_S, RETRY_AFTER_MS, TICK_S, WINDOW_S, LoopLag
+from heartline_hub.overload import HOLD_S, RETRY_AFTER_MS, TICK_S, WINDOW_S, Overload
 from heartline_protocol import CheckIn, ErrorCode
 from tests.support.couples import pair_up
 from tests.support.devices import Device, HubError
@@ -28,28 +28,28 @@ async def block_the_loop(seconds: float) -> None:
 
 
 async def test_a_loop_running_late_counts_as_overloaded_until_it_keeps_up() -> None:
-    lag = LoopLag(limit_ms=100)
-    lag.start()
+    overload = Overload(limit_ms=100)
+    overload.start()
     try:
         await asyncio.sleep(2 * TICK_S)
-        assert (lag.overloaded, lag.shed()) == (False, None)
+        assert (overload.overloaded, overload.shed()) == (False, None)
 
         await block_the_loop(0.3)
-        retry_after_ms = lag.shed()
-        assert lag.overloaded
+        retry_after_ms = overload.shed()
+        assert overload.overloaded
         assert retry_after_ms is not None
         assert RETRY_AFTER_MS[0] <= retry_after_ms <= RETRY_AFTER_MS[1]
 
         await asyncio.sleep(HOLD_S + 2 * TICK_S)
-        assert (lag.overloaded, lag.shed()) == (False, None)
+        assert (overload.overloaded, overload.shed()) == (False, None)
     finally:
-        lag.stop()
+        overload.stop()
 
 
 async def test_a_core_busy_all_the_time_counts_as_overloaded_though_the_loop_keeps_up() -> None:
     """Work in short slices, yielding between them: the ticks run on time."""
-    lag = LoopLag(limit_ms=10_000, busy_limit=0.8)
-    lag.start()
+    overload = Overload(limit_ms=10_000, busy_limit=0.8)
+    overload.start()
     try:
         until = time.perf_counter() + 1.5
         while time.perf_counter() < until:
@@ -57,22 +57,22 @@ async def test_a_core_busy_all_the_time_counts_as_overloaded_though_the_loop_kee
             while time.perf_counter() < slice_end:
                 pass
             await asyncio.sleep(0)
-        assert lag.overloaded
+        assert overload.overloaded
 
         await asyncio.sleep(HOLD_S + WINDOW_S + 2 * TICK_S)
-        assert not lag.overloaded
+        assert not overload.overloaded
     finally:
-        lag.stop()
+        overload.stop()
 
 
 async def test_with_the_limit_at_zero_nothing_is_shed() -> None:
-    lag = LoopLag(limit_ms=0)
-    lag.start()
+    overload = Overload(limit_ms=0)
+    overload.start()
     try:
         await block_the_loop(0.3)
-        assert lag.shed() is None
+        assert overload.shed() is None
     finally:
-        lag.stop()
+        overload.stop()
 
 
 async def test_a_hub_that_fell_behind_refuses_new_signals_for_a_moment_then_stores_them(
