@@ -15,7 +15,6 @@ anything is queued, everything after it is queued too.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import struct
 from collections.abc import Awaitable, Callable
@@ -59,7 +58,8 @@ class Writer:
         self._send = send
         self._transport = transport
         self._capacity = capacity
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: list[bytes] = []
+        """At most ``capacity`` frames; a list, as an empty one costs 56 bytes and a deque 760."""
         self._on_overflow = on_overflow
         self._started = False
         self._overflowed = False
@@ -131,7 +131,7 @@ class Writer:
         """
         try:
             while self._queue:
-                await self._send(self._queue.popleft())
+                await self._send(self._queue.pop(0))
         except ConnectionError:
             self._stopping = True
             self._queue.clear()
