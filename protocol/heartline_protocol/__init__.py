@@ -6,7 +6,14 @@ does I/O or imports asyncio, so the hub (aiohttp) and every client
 error code. protocol/SPEC.md is the normative description.
 """
 
-from .codec import MAX_DEPTH, MAX_HUB_FRAME_BYTES, decode_from_client, decode_from_hub, encode
+from .codec import (
+    MAX_DEPTH,
+    MAX_HUB_FRAME_BYTES,
+    decode_from_client,
+    decode_from_hub,
+    encode,
+    encode_signal_result,
+)
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .events import (
     EVENT_KINDS,
@@ -121,5 +128,6 @@ __all__ = [
     "decode_from_client",
     "decode_from_hub",
     "encode",
+    "encode_signal_result",
     "next_status",
 ]

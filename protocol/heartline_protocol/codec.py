@@ -22,7 +22,14 @@ from .limits import DEFAULT_LIMITS, Limits
 from .signals import NeedSpace
 from .wire import WireMap
 
-__all__ = ["MAX_DEPTH", "MAX_HUB_FRAME_BYTES", "decode_from_client", "decode_from_hub", "encode"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_HUB_FRAME_BYTES",
+    "decode_from_client",
+    "decode_from_hub",
+    "encode",
+    "encode_signal_result",
+]
 
 MAX_DEPTH = 16
 """Containers nested deeper than this anywhere in a frame make it a bad frame."""
@@ -38,6 +45,42 @@ def encode(frame: Frame) -> bytes:
     wire = {"type": frame.type}
     wire.update(frame.to_map())
     return msgpack.packb(wire, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+_EVENT_TYPE: bytes = msgpack.packb("type") + msgpack.packb("event")
+_RESULT_HEAD: bytes = b"\x83" + b"".join(map(msgpack.packb, ("type", "result", "id")))
+_EVENT_KEY: bytes = msgpack.packb("event")
+_FIXMAP, _MAP16 = 0x80, 0xDE
+
+
+def encode_signal_result(id: str, event_frame: bytes) -> bytes:
+    """``encode(Result(id=id, event=e))``, given ``encode(e)``: the same bytes, packed once.
+
+    A hub answers every signal with the event it stored (SPEC.md 4.4), whose
+    frame it already encoded for the devices. The result's ``event`` is that
+    frame's map without its ``type``, so its bytes are spliced rather than
+    packed again.
+    """
+    check_id(id, "id")
+    count, start = _map_header(event_frame)
+    if event_frame[start : start + len(_EVENT_TYPE)] != _EVENT_TYPE:
+        raise ValueError("event_frame: not an encoded event frame")
+    fields = event_frame[start + len(_EVENT_TYPE) :]
+    packed_id: bytes = msgpack.packb(id)
+    return _RESULT_HEAD + packed_id + _EVENT_KEY + _pack_map_header(count - 1) + fields
+
+
+def _map_header(data: bytes) -> tuple[int, int]:
+    """(entries, header length) of the map ``data`` starts with, as :func:`encode` writes it."""
+    if data and _FIXMAP <= data[0] <= _FIXMAP + 15:
+        return data[0] - _FIXMAP, 1
+    if data[:1] == bytes([_MAP16]):
+        return int.from_bytes(data[1:3], "big"), 3
+    raise ValueError("event_frame: not an encoded event frame")
+
+
+def _pack_map_header(count: int) -> bytes:
+    return bytes([_FIXMAP + count]) if count < 16 else bytes([_MAP16]) + count.to_bytes(2, "big")
 
 
 def decode_from_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:

@@ -22,6 +22,7 @@ from heartline_protocol import (
     decode_from_client,
     decode_from_hub,
     encode,
+    encode_signal_result,
 )
 
 
@@ -149,3 +150,18 @@ def test_event_body_errors_name_the_field() -> None:
 def test_ack_round_trips() -> None:
     frame = Signal("c-3", Ack(target=41, reply="I hear you"))
     assert decode_from_client(encode(frame)) == frame
+
+
+def test_a_result_is_spliced_only_from_an_event_frame() -> None:
+    with pytest.raises(ValueError, match="not an encoded event frame"):
+        encode_signal_result("c-1", encode(Ping(t=1)))
+    with pytest.raises(ValueError, match="not an encoded event frame"):
+        encode_signal_result("c-1", b"")
+
+
+def test_a_spliced_result_checks_its_id() -> None:
+    body = NeedSpace(duration=60, until=60_001)
+    frame = encode(Event(seq=1, id="e-1", at=1, member="m_A", body=body))
+    with pytest.raises(ProtocolError) as raised:
+        encode_signal_result("", frame)
+    assert raised.value.field == "id"

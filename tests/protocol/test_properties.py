@@ -13,6 +13,8 @@
 6. Whenever decoding fails, ``Error.from_exception`` makes a valid ``error``
    frame of the ProtocolError (one that round-trips), so that a hub can
    always answer a bad frame.
+7. A signal's result spliced from its event's frame has exactly the bytes
+   of the result encoded whole.
 
 Budget: CI allows a minute for every property test; this file takes about
 20 s on a 2-core machine. Each test sets its own example count, and
@@ -39,12 +41,15 @@ from heartline_protocol import (
     ClientFrame,
     Error,
     ErrorCode,
+    Event,
     Frame,
     HubFrame,
     ProtocolError,
+    Result,
     decode_from_client,
     decode_from_hub,
     encode,
+    encode_signal_result,
 )
 from tests.protocol.strategies import (
     CLIENT_FRAME_STRATEGIES,
@@ -52,8 +57,10 @@ from tests.protocol.strategies import (
     EVENT_BODIES,
     HUB_FRAME_STRATEGIES,
     client_frames,
+    events,
     frame_shaped_maps,
     hub_frames,
+    ids,
     msgpack_values,
     mutated_encodings,
     perturbed_frames,
@@ -198,3 +205,13 @@ def test_perturbed_client_frames_decode_stably(frame_type: str, data: st.DataObj
 def test_perturbed_hub_frames_decode_stably(frame_type: str, data: st.DataObject) -> None:
     source = HUB_FRAME_STRATEGIES[frame_type]
     decode_checked("hub", data.draw(perturbed_frames(source), label="bytes"))
+
+
+@settings(max_examples=ROUND_TRIP_EXAMPLES, deadline=None)
+@given(event=events, client_id=ids())
+def test_a_result_spliced_from_its_event_frame_is_the_result_encoded_whole(
+    event: Event, client_id: str
+) -> None:
+    spliced = encode_signal_result(client_id, encode(event))
+    assert spliced == encode(Result(id=client_id, event=event))
+    assert decode_from_hub(spliced) == Result(id=client_id, event=event)
