@@ -184,7 +184,7 @@ class Fanout:
                 continue
             kind, pair_id, payload = message
             room = self._rooms.get(pair_id)
-            if room is None:
+            if room is None or (kind == "message" and _forwarded_already(room, payload)):
                 continue
             async with room.lock:
                 if kind == "subscribe":
@@ -248,3 +248,11 @@ class Fanout:
                         await self._heal(room, version)
             except StoreUnavailable as error:
                 log.warning("catch_up_failed", error=str(error))
+
+
+def _forwarded_already(room: Room, payload: bytes) -> bool:
+    """An event's message whose event the room has forwarded: mostly the echo of this
+    hub's own append, delivered at once (``deliver_local``); dropped before any work."""
+    if payload[:1] != b"e":
+        return False
+    return int(payload[1 : payload.index(b":")]) <= room.last_seq

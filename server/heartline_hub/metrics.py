@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from heartline_protocol import SIGNAL_KINDS
+
 __all__ = [
     "CONNECTIONS",
     "DELIVERY_LATENCY",
@@ -17,16 +19,20 @@ __all__ = [
     "REDIS_LATENCY",
     "SHED",
     "SIGNALS",
+    "SIGNALS_BY_KIND",
 ]
 
 CONNECTIONS = Gauge("heartline_connections", "Open WebSocket sessions on this hub")
 SIGNALS = Counter("heartline_signals_total", "Signals stored, by kind", ["kind"])
+SIGNALS_BY_KIND = {kind: SIGNALS.labels(kind) for kind in SIGNAL_KINDS}
+"""Each kind's counter, looked up once rather than by ``labels()`` on every signal."""
 EVENTS_DELIVERED = Counter(
     "heartline_events_delivered_total", "Event frames queued to sessions on this hub"
 )
 DELIVERY_LATENCY = Histogram(
     "heartline_delivery_latency_seconds",
-    "From an event being stored to this hub forwarding it to its sessions",
+    "From an event being stored by another hub to this hub forwarding it to its sessions "
+    "(pub/sub; this hub's own events go to its sessions at once)",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 ERRORS = Counter("heartline_errors_total", "Error frames sent, by code", ["code"])

@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 class Node:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
+        self.limits = settings.limits
+        """Built once: every frame a client sends is checked against them."""
         self.store = store
         self.hub_id = (
             settings.hub_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"

@@ -50,6 +50,9 @@ class Overload:
         self._busy_limit = busy_limit
         self._due = 0.0
         self._overloaded_until = 0.0
+        self.overloaded = False
+        """Whether the hub counts as past its capacity; kept current by every tick, so
+        that the check each signal makes is one attribute read."""
         self._handle: asyncio.TimerHandle | None = None
         self._cpu: collections.deque[tuple[float, float]] = collections.deque()
 
@@ -63,13 +66,9 @@ class Overload:
             self._handle.cancel()
             self._handle = None
 
-    @property
-    def overloaded(self) -> bool:
-        return asyncio.get_running_loop().time() < self._overloaded_until
-
     def shed(self) -> int | None:
         """None to go on, or the ``retry_after_ms`` to refuse a signal with."""
-        if not self._limit_s or not self.overloaded:
+        if not self.overloaded:
             return None
         SHED.inc()
         return random.randint(*RETRY_AFTER_MS)
@@ -82,6 +81,7 @@ class Overload:
         busy = self._busy_share(now)
         if self._limit_s and (lag > self._limit_s or busy >= self._busy_limit):
             self._overloaded_until = now + HOLD_S
+        self.overloaded = now < self._overloaded_until
         self._due = now + TICK_S
         self._handle = loop.call_at(self._due, self._tick)
 

@@ -53,13 +53,14 @@ from heartline_protocol import (
     can_resume,
     decode_from_client,
     encode,
+    encode_signal_result,
 )
 
 from . import decisions, presence
 from .auth import authenticate
 from .clock import now_ms
 from .journal import Idempotency, PairGone
-from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED, SIGNALS
+from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED, SIGNALS_BY_KIND
 from .ratelimit import TokenBucket
 from .store import PairSnapshot, StoreUnavailable, TokenRecord
 from .writer import Writer
@@ -204,7 +205,7 @@ class Session:
         if message.type not in {WSMsgType.BINARY, WSMsgType.TEXT}:
             return None
         try:
-            frame = decode_from_client(message.data, self._node.settings.limits)
+            frame = decode_from_client(message.data, self._node.limits)
             if not isinstance(frame, Hello):
                 raise ProtocolError(ErrorCode.BAD_FRAME, "the first frame must be hello")
         except ProtocolError as error:
@@ -282,7 +283,7 @@ class Session:
             heartbeat_ms=self._node.settings.heartbeat_ms,
             resumed=resumed,
             history_lost=resume is not None and not resumed,
-            limits=self._node.settings.limits,
+            limits=self._node.limits,
             state=snapshot.state,
         )
         await self._ws.send_bytes(encode(welcome))
@@ -335,7 +336,7 @@ class Session:
     async def _handle(self, data: bytes) -> None:
         request_id = None
         try:
-            frame = decode_from_client(data, self._node.settings.limits)
+            frame = decode_from_client(data, self._node.limits)
             request_id = getattr(frame, "id", None)
             await self._dispatch(frame)
         except ProtocolError as error:
@@ -406,11 +407,18 @@ class Session:
             idempotency=Idempotency.of(identity.device, signal.id, repr(signal.body).encode()),
         )
         assert recorded is not None
+        self._writer.put(encode_signal_result(signal.id, recorded.frame))
         if not recorded.replayed:
-            SIGNALS.labels(signal.kind).inc()
+            SIGNALS_BY_KIND[signal.kind].inc()
             if ending_space is not None:
-                await self._node.timers.cancel(identity.pair, identity.member, ending_space)
-        self._send(Result(id=signal.id, event=recorded.event))
+                await self._forget_space_timers(identity, ending_space)
+
+    async def _forget_space_timers(self, identity: TokenRecord, until: int) -> None:
+        """After ``im_back``, already answered: a timer missed here fires as a no-op (timers.py)."""
+        try:
+            await self._node.timers.cancel(identity.pair, identity.member, until)
+        except StoreUnavailable:
+            log.warning("timer_cancel_unavailable", session=self.id)
 
     async def _space_until(self, identity: TokenRecord) -> int | None:
         snapshot = await self._node.journal.snapshot(identity.pair)

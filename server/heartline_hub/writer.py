@@ -1,8 +1,10 @@
 """The bounded outbound path of one connection (SPEC.md 7.8).
 
 Fan-out never waits on a client. A frame for a client whose socket keeps up
-is written to the socket at once, as a WebSocket frame, in the caller's
-turn of the event loop (no task switch, no queue). A frame for a client
+goes to the socket in the same turn of the event loop, as a WebSocket frame
+(no task switch, no queue); the frames of one turn leave in one write, so a
+signal's result and its event cost the sender's socket one system call,
+not two. A frame for a client
 whose socket has a backlog (the kernel's buffer and the transport's are
 full) waits in a bounded queue, which one writer task drains with the
 WebSocket's own flow control. When a client stops reading, the queue
@@ -65,6 +67,8 @@ class Writer:
         self._overflowed = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._burst: list[bytes] | None = None
+        """WebSocket frames of this turn, written together at its end; None when there are none."""
 
     def start(self) -> None:
         """From now on frames are sent (before, they wait for it)."""
@@ -76,7 +80,12 @@ class Writer:
         """Send or queue a frame; False (and the overflow callback, once) when the queue is full."""
         if self._overflowed or self._stopping:
             return False
-        if self._write_now(frame):
+        if self._burst is not None:
+            self._burst.append(binary_frame(frame))
+            return True
+        if self._can_write_now():
+            self._burst = [binary_frame(frame)]
+            asyncio.get_running_loop().call_soon(self._write_burst)
             return True
         if len(self._queue) >= self._capacity:
             self._overflowed = True
@@ -90,6 +99,7 @@ class Writer:
     async def flush_and_stop(self, timeout: float) -> None:
         """Send what is queued (within ``timeout``), then stop the writer."""
         self._stopping = True
+        self._write_burst()
         task = self._task
         if task is None:
             return
@@ -100,24 +110,27 @@ class Writer:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._burst = None
         task, self._task = self._task, None
         with contextlib.suppress(ConnectionError):
             await cancel_and_wait(task)
 
-    def _write_now(self, frame: bytes) -> bool:
-        """Write straight to a socket that keeps up, if nothing is waiting before this frame."""
+    def _can_write_now(self) -> bool:
+        """Whether the socket keeps up and nothing waits in the queue before a new frame."""
         transport = self._transport
-        if (
+        return not (
             transport is None
             or not self._started
             or self._task is not None
             or self._queue
             or transport.is_closing()
             or transport.get_write_buffer_size() > BACKLOG_BYTES
-        ):
-            return False
-        transport.write(binary_frame(frame))
-        return True
+        )
+
+    def _write_burst(self) -> None:
+        burst, self._burst = self._burst, None
+        if burst and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(burst[0] if len(burst) == 1 else b"".join(burst))
 
     def _drain_in_background(self) -> None:
         if self._task is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import aiohttp
 
@@ -37,8 +38,30 @@ async def test_metrics_count_signals_by_kind_and_errors_by_code(
     assert after[check_ins] == before.get(check_ins, 0) + 1
     assert after[bad_frames] == before.get(bad_frames, 0) + 1
     assert after["heartline_connections"] >= 1
-    assert after["heartline_delivery_latency_seconds_count"] >= 1
     await phone.close()
+
+
+async def test_metrics_time_the_events_a_hub_forwards_from_another_hub(
+    http: aiohttp.ClientSession, shared_hub: HubProcess, start_hub: Callable[..., HubProcess]
+) -> None:
+    """The echo of a hub's own event is not counted: it delivered that one at once."""
+    other_hub = start_hub()
+    couple = await pair_up(http, shared_hub.url)
+    phone = await Device.connect(http, shared_hub.ws_url, couple.a.token)
+    watch = await Device.connect(http, other_hub.ws_url, couple.b.token)
+    while (await phone.next_event("presence")).member != couple.b.member:
+        pass  # the other hub's presence event has been forwarded here
+    before_here = await _metrics(http, shared_hub)
+    before_there = await _metrics(http, other_hub)
+
+    await phone.signal(CheckIn(note="across hubs"))
+    await watch.next_event("check_in")
+
+    count = "heartline_delivery_latency_seconds_count"
+    assert (await _metrics(http, other_hub))[count] == before_there[count] + 1
+    assert (await _metrics(http, shared_hub))[count] == before_here[count]
+    await phone.close()
+    await watch.close()
 
 
 async def test_logs_are_json_and_never_hold_a_note_or_a_token(

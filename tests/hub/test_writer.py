@@ -65,7 +65,7 @@ def test_a_binary_frame_has_the_header_rfc_6455_gives_each_length() -> None:
     assert len(binary_frame(b"x" * 70_000)) == 10 + 70_000
 
 
-async def test_a_socket_that_keeps_up_gets_frames_at_once_without_the_queue() -> None:
+async def test_a_socket_that_keeps_up_gets_a_turns_frames_in_one_write_without_the_queue() -> None:
     slow: list[bytes] = []
 
     async def send(frame: bytes) -> None:
@@ -76,10 +76,44 @@ async def test_a_socket_that_keeps_up_gets_frames_at_once_without_the_queue() ->
     writer.start()
 
     assert all(writer.put(bytes([n])) for n in range(10))
+    assert socket.written == []
+    await asyncio.sleep(0)
+    assert socket.written == [b"".join(binary_frame(bytes([n])) for n in range(10))]
+    assert writer.put(b"next turn")
+    await asyncio.sleep(0)
 
-    assert socket.written == [binary_frame(bytes([n])) for n in range(10)]
+    assert socket.written[1:] == [binary_frame(b"next turn")]
     assert slow == []
     await writer.stop()
+
+
+async def test_flushing_before_a_close_writes_the_turns_frames_first() -> None:
+    async def send(frame: bytes) -> None:
+        raise AssertionError(f"nothing should queue: {frame!r}")
+
+    socket = Socket()
+    writer = Writer(send, capacity=2, on_overflow=lambda: None, transport=socket)
+    writer.start()
+    assert writer.put(b"error frame")
+
+    await writer.flush_and_stop(timeout=1.0)
+    assert socket.written == [binary_frame(b"error frame")]
+    await asyncio.sleep(0)
+    assert socket.written == [binary_frame(b"error frame")]
+
+
+async def test_stopping_for_a_slow_consumer_drops_the_turns_frames() -> None:
+    async def send(frame: bytes) -> None:
+        raise AssertionError(f"nothing should queue: {frame!r}")
+
+    socket = Socket()
+    writer = Writer(send, capacity=2, on_overflow=lambda: None, transport=socket)
+    writer.start()
+    assert writer.put(b"never sent")
+
+    await writer.stop()
+    await asyncio.sleep(0)
+    assert socket.written == []
 
 
 async def test_after_a_backlog_frames_queue_and_keep_their_order() -> None:
@@ -94,6 +128,7 @@ async def test_after_a_backlog_frames_queue_and_keep_their_order() -> None:
     writer = Writer(send, capacity=8, on_overflow=lambda: None, transport=socket)
     writer.start()
     assert writer.put(b"a")
+    await asyncio.sleep(0)
     socket.backlog = BACKLOG_BYTES + 1
     assert writer.put(b"b")
     socket.backlog = 0

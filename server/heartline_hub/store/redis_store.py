@@ -12,9 +12,10 @@ the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
@@ -76,15 +77,22 @@ def _translating_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaita
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         started = time.perf_counter()
         try:
-            return await method(*args, **kwargs)
-        except redis_errors.BusyLoadingError as error:
-            raise StoreUnavailable("the database is loading") from error
-        except _UNAVAILABLE as error:
-            raise StoreUnavailable(str(error) or type(error).__name__) from error
+            with _unavailable_when_redis_is_away():
+                return await method(*args, **kwargs)
         finally:
             latency.observe(time.perf_counter() - started)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _unavailable_when_redis_is_away() -> Iterator[None]:
+    try:
+        yield
+    except redis_errors.BusyLoadingError as error:
+        raise StoreUnavailable("the database is loading") from error
+    except _UNAVAILABLE as error:
+        raise StoreUnavailable(str(error) or type(error).__name__) from error
 
 
 def _script(name: str) -> str:
@@ -502,14 +510,15 @@ class Subscription:
     async def unsubscribe(self, pair_id: str) -> None:
         await self._subscriber.unsubscribe([PairKeys(pair_id).channel])
 
-    @_translating_errors
     async def next_message(self, timeout: float) -> tuple[str, str, bytes] | None:
         """The next ``(kind, pair id, payload)``, or None when nothing came in ``timeout``.
 
         ``kind`` is ``message``, or ``subscribe`` when a subscription is
         confirmed: from then on, every message published on it arrives.
+        Not timed like the other operations: its time is the wait for a message.
         """
-        push = await self._subscriber.next_message(timeout)
+        with _unavailable_when_redis_is_away():
+            push = await self._subscriber.next_message(timeout)
         if push is None:
             return None
         kind, channel, payload = push

@@ -85,12 +85,15 @@ class Subscriber(Multiplexed):
         self._send_unanswered((name, *channels))
 
     async def _wait_for_push(self, timeout: float) -> bool:
-        self._waiter = asyncio.get_running_loop().create_future()
+        """Wait for a push or ``timeout``; a timer handle, not ``wait_for``, which
+        costs a task's worth of machinery for each of the many short waits."""
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._wake)
         try:
-            await asyncio.wait_for(self._waiter, timeout)
-        except TimeoutError:
-            return False
+            await waiter
         finally:
+            timer.cancel()
             self._waiter = None
         if not self._pushes:
             self._raise_if_gone()
