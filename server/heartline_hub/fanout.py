@@ -244,8 +244,9 @@ class Fanout:
             try:
                 versions = await self._store.versions([room.pair_id for room in rooms])
                 for room, version in zip(rooms, versions, strict=True):
-                    async with room.lock:
-                        await self._heal(room, version)
+                    if version > room.last_seq:
+                        async with room.lock:
+                            await self._heal(room, version)
             except StoreUnavailable as error:
                 log.warning("catch_up_failed", error=str(error))
 

@@ -28,7 +28,7 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from heartline_protocol import (
     SUBPROTOCOL,
@@ -77,6 +77,8 @@ REPLAY_PAGE = 500
 CLOSE_S = 2.0
 """How long a close may take before the connection is cut (a client not reading)."""
 REFUSED_WINDOW_S = 10.0
+_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+"""What ends the read loop, as aiohttp's own ``async for`` over a WebSocket ends."""
 
 
 class SessionState(enum.Enum):
@@ -110,7 +112,9 @@ class Session:
         self._sent_seq = 0
         self._receipt_seq = 0
         self._ending: tuple[CloseCode, str, ProtocolError | None] | None = None
-        self._reading: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[object] | None = None
+        """The connection's own task while it reads (``end()`` interrupts it)."""
+        self._interrupted = False
         self._refused: list[float] = []
         """When recent frames were refused; a list, as an empty deque costs 760 bytes."""
         settings = node.settings
@@ -152,8 +156,9 @@ class Session:
         """
         if self._ending is None:
             self._ending = (code, reason, error)
-            if self._reading is not None:
-                self._reading.cancel()
+            reading = self._reading
+            if reading is not None and reading is not asyncio.current_task():
+                self._interrupted = reading.cancel()
 
     def goaway(self) -> None:
         if self.state is SessionState.OPEN:
@@ -180,21 +185,41 @@ class Session:
         if not await self._open(hello):
             return
         if self._ending is None:
-            self._reading = asyncio.get_running_loop().create_task(self._read())
-            await _ended_or_cancelled(self._reading)
+            await self._read_until_ended()
         if self._ending is not None:
             await self._close(*self._ending)
 
-    async def _read(self) -> None:
-        async for message in self._ws:
-            self.last_received = time.monotonic()
-            if self._frames.take():
-                self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
-                return
-            if message.type is WSMsgType.BINARY:
-                await self._handle(message.data)
-            elif message.type is WSMsgType.TEXT:
-                self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
+    async def _read_until_ended(self) -> None:
+        """Read in the connection's own task (a task of its own would cost each idle
+        connection about a kilobyte), until the client closes or ``end()`` is called.
+
+        ``end()`` from elsewhere interrupts the read by cancelling this task;
+        that one cancellation is absorbed here, any other (the hub shutting
+        down) goes on. ``end()`` from within the read loop just stops it.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading = task
+        try:
+            while self._ending is None:
+                message = await self._ws.receive()
+                if message.type in _CLOSED:
+                    return
+                await self._take(message)
+        except asyncio.CancelledError:
+            if not self._interrupted or task.uncancel() > 0:
+                raise
+        finally:
+            self._reading = None
+
+    async def _take(self, message: WSMessage) -> None:
+        self.last_received = time.monotonic()
+        if self._frames.take():
+            self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
+        elif message.type is WSMsgType.BINARY:
+            await self._handle(message.data)
+        elif message.type is WSMsgType.TEXT:
+            self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
 
     async def _receive_hello(self) -> Hello | None:
         try:
@@ -499,14 +524,3 @@ class Session:
         if state is not self.state and state not in TRANSITIONS[self.state]:
             raise RuntimeError(f"session cannot go from {self.state} to {state}")
         self.state = state
-
-
-async def _ended_or_cancelled(reading: asyncio.Task[None]) -> None:
-    """Wait for the read loop, which ``end()`` may cancel; pass on our own cancellation."""
-    try:
-        await reading
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            reading.cancel()
-            raise

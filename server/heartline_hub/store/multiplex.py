@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import ssl
 import time
@@ -97,10 +98,30 @@ class Multiplexed:
         return await self._send(args)
 
     async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send several commands at once (one round trip); their replies in the same order."""
+        """Send several commands at once (one round trip); their replies in the same order.
+
+        Replies resolve the futures in order, so once the last is done every
+        one is: waiting for it alone spares ``gather``'s callback on each of
+        what can be thousands of futures (the fan-out's check of every room).
+        The first failure, in command order, is raised.
+        """
         if self._transport is None:
             await self._open()
-        return await asyncio.gather(*(self._send(command) for command in commands))
+        futures = [self._send(command) for command in commands]
+        if not futures:
+            return []
+        try:
+            with contextlib.suppress(redis_errors.RedisError):
+                await futures[-1]
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        failures = [future.exception() for future in futures]
+        failure = next((error for error in failures if error is not None), None)
+        if failure is not None:
+            raise failure
+        return [future.result() for future in futures]
 
     async def close(self) -> None:
         """Close the connection and wait until it is closed (commands waiting on it fail)."""

@@ -60,6 +60,18 @@ async def test_commands_sent_together_are_answered_in_their_order(
     assert replies[100] == [str(n).encode() for n in range(100)]
 
 
+async def test_commands_sent_together_raise_the_first_error_in_their_order(
+    connection: Multiplexed,
+) -> None:
+    key = f"hl:test:{secrets.token_hex(4)}"
+    with pytest.raises(redis_errors.ResponseError, match="WRONGTYPE"):
+        await connection.execute_many(
+            [("SET", key, "text"), ("LPUSH", key, 1), ("INCR", key), ("DEL", key)]
+        )
+    assert await connection.execute("EXISTS", key) == 0
+    assert await connection.execute_many([]) == []
+
+
 async def test_an_error_reply_raises_for_its_caller_only(connection: Multiplexed) -> None:
     key = f"hl:test:{secrets.token_hex(4)}"
     await connection.execute("SET", key, "not a number", "PX", 60_000)
