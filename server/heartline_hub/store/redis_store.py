@@ -12,10 +12,9 @@ the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
@@ -77,22 +76,19 @@ def _translating_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaita
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         started = time.perf_counter()
         try:
-            with _unavailable_when_redis_is_away():
-                return await method(*args, **kwargs)
+            return await method(*args, **kwargs)
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
         finally:
             latency.observe(time.perf_counter() - started)
 
     return wrapper
 
 
-@contextlib.contextmanager
-def _unavailable_when_redis_is_away() -> Iterator[None]:
-    try:
-        yield
-    except redis_errors.BusyLoadingError as error:
-        raise StoreUnavailable("the database is loading") from error
-    except _UNAVAILABLE as error:
-        raise StoreUnavailable(str(error) or type(error).__name__) from error
+def _unavailable(error: Exception) -> StoreUnavailable:
+    if isinstance(error, redis_errors.BusyLoadingError):
+        return StoreUnavailable("the database is loading")
+    return StoreUnavailable(str(error) or type(error).__name__)
 
 
 def _script(name: str) -> str:
@@ -517,8 +513,10 @@ class Subscription:
         confirmed: from then on, every message published on it arrives.
         Not timed like the other operations: its time is the wait for a message.
         """
-        with _unavailable_when_redis_is_away():
+        try:
             push = await self._subscriber.next_message(timeout)
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
         if push is None:
             return None
         kind, channel, payload = push
