@@ -95,6 +95,11 @@ def _script(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
+def _field(flat: list[bytes], name: bytes) -> bytes:
+    """A field's value in a stream entry's flat ``[field, value, ...]`` list."""
+    return flat[flat.index(name) + 1]
+
+
 def pack_state(state: State) -> bytes:
     return msgpack.packb(state.to_map(), use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -387,10 +392,10 @@ class Store:
     @_translating_errors
     async def read_events(self, pair_id: str, after: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` stored event frames after ``after``, in order."""
-        entries = await self._redis.xrange(
-            PairKeys(pair_id).log, min=f"{after + 1}-0", max="+", count=limit
+        entries = await self._hot.execute(
+            "XRANGE", PairKeys(pair_id).log, f"{after + 1}-0", "+", "COUNT", limit
         )
-        return [(int(entry_id.split(b"-")[0]), fields[b"e"]) for entry_id, fields in entries]
+        return [(int(entry.split(b"-")[0]), _field(fields, b"e")) for entry, fields in entries]
 
     # Presence.
 
