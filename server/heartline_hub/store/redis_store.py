@@ -48,6 +48,7 @@ from .records import (
     Stale,
     TokenRecord,
 )
+from .state_packer import StatePacker
 from .subscriber import Subscriber
 
 __all__ = ["AppendRequest", "Connection", "Store", "StoreUnavailable", "Subscription"]
@@ -173,6 +174,7 @@ class Store:
         # redis-py types every reply as bytes | str; this class is the typed boundary.
         self._redis: Any = client
         self._hot = hot
+        self._packer = StatePacker()
         self._url = url
         self._idempotency_ttl_ms = idempotency_ttl_ms
         self._retention_ms = retention_ms
@@ -376,7 +378,7 @@ class Store:
                 "" if online_rev is None else online_rev,
                 request.frame,
                 request.time,
-                pack_state(request.state),
+                self._packer.pack(request.state),
                 request.idem_field or "",
                 request.idem_record,
                 request.time + self._idempotency_ttl_ms,

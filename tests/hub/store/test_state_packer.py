@@ -1,0 +1,44 @@
+"""Packing states for appends from the kept bytes of their parts (store/state_packer.py)."""
+
+from __future__ import annotations
+
+import msgpack
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from heartline_hub.store.state_packer import StatePacker
+from heartline_protocol import Event, Joined, State, apply_event
+from tests.protocol.strategies import events, states
+
+
+def packed_whole(state: State) -> bytes:
+    return msgpack.packb(state.to_map(), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=states)
+def test_a_state_packs_to_the_bytes_of_its_whole_map(state: State) -> None:
+    packer = StatePacker()
+    assert packer.pack(state) == packed_whole(state)
+    assert packer.pack(state) == packed_whole(state)
+
+
+@settings(max_examples=50, deadline=None)
+@given(state=states, later=st.lists(events, max_size=12))
+def test_each_state_of_a_fold_packs_as_a_whole_though_its_parts_are_kept(
+    state: State, later: list[Event]
+) -> None:
+    packer = StatePacker(max_parts=8)
+    state = State(state.version % 1_000_000, state.members, state.bids)
+    for seq, event in enumerate(later, start=state.version + 1):
+        state = apply_event(state, Event(seq, event.id, event.at, event.member, event.body))
+        assert packer.pack(state) == packed_whole(state)
+
+
+def test_the_kept_parts_stay_within_the_bound() -> None:
+    packer = StatePacker(max_parts=3)
+    state = State(version=0)
+    for seq in range(1, 6):
+        state = apply_event(state, Event(seq, f"e-{seq}", seq, f"m_{seq}", Joined()))
+        assert packer.pack(state) == packed_whole(state)
+        assert len(packer._parts) <= 3
