@@ -25,6 +25,7 @@ import contextlib
 import enum
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -38,8 +39,6 @@ from heartline_protocol import (
     Event,
     Goaway,
     Hello,
-    ImBack,
-    NeedSpace,
     Ping,
     Pong,
     Position,
@@ -59,9 +58,10 @@ from heartline_protocol import (
 from . import decisions, presence
 from .auth import authenticate
 from .clock import now_ms
-from .journal import Idempotency, PairGone
-from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED, SIGNALS_BY_KIND
+from .journal import PairGone, Recorded
+from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED
 from .ratelimit import TokenBucket
+from .signalling import admit, store_signal
 from .store import PairSnapshot, StoreUnavailable, TokenRecord
 from .writer import Writer
 
@@ -392,63 +392,23 @@ class Session:
 
     async def _signal(self, signal: Signal) -> None:
         identity = self._identity()
-        if not identity.scope.may_signal:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "this device may only read", id=signal.id)
-        if self.state is SessionState.DRAINING:
+        if self.state is SessionState.DRAINING and identity.scope.may_signal:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "the hub is draining, resend after reconnecting",
                 id=signal.id, retry_after_ms=0,
             )  # fmt: skip
-        retry_after_ms = self._node.overload.shed()
-        if retry_after_ms is not None:
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE, "the hub is overloaded, resend with the same id",
-                id=signal.id, retry_after_ms=retry_after_ms,
-            )  # fmt: skip
-        wait_ms = self._bucket.take()
-        if wait_ms:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED, "too many signals", id=signal.id, retry_after_ms=wait_ms
-            )
+        admit(self._node, identity, signal.id, self._bucket)
         self.busy = True
         try:
-            await self._store_signal(identity, signal)
-        except ProtocolError as error:
-            error.id = signal.id
-            raise
+            await store_signal(self._node, identity, signal, self._answer_for(signal.id))
         finally:
             self.busy = False
 
-    async def _store_signal(self, identity: TokenRecord, signal: Signal) -> None:
-        body = signal.body
-        if isinstance(body, NeedSpace):
-            until = now_ms() + body.duration * 1000
-            await self._node.timers.schedule(identity.pair, identity.member, until, body.duration)
-            body = NeedSpace(duration=body.duration, note=body.note, until=until)
-        ending_space = await self._space_until(identity) if isinstance(body, ImBack) else None
-        recorded = await self._node.journal.record(
-            identity.pair,
-            decisions.signal(identity.member, identity.device, body),
-            idempotency=Idempotency.of(identity.device, signal.id, repr(signal.body).encode()),
-        )
-        assert recorded is not None
-        self._writer.put(encode_signal_result(signal.id, recorded.frame))
-        if not recorded.replayed:
-            SIGNALS_BY_KIND[signal.kind].inc()
-            if ending_space is not None:
-                await self._forget_space_timers(identity, ending_space)
+    def _answer_for(self, signal_id: str) -> Callable[[Recorded], None]:
+        def answer(recorded: Recorded) -> None:
+            self._writer.put(encode_signal_result(signal_id, recorded.frame))
 
-    async def _forget_space_timers(self, identity: TokenRecord, until: int) -> None:
-        """After ``im_back``, already answered: a timer missed here fires as a no-op (timers.py)."""
-        try:
-            await self._node.timers.cancel(identity.pair, identity.member, until)
-        except StoreUnavailable:
-            log.warning("timer_cancel_unavailable", session=self.id)
-
-    async def _space_until(self, identity: TokenRecord) -> int | None:
-        snapshot = await self._node.journal.snapshot(identity.pair)
-        member = snapshot.state.member(identity.member)
-        return None if member is None else member.until
+        return answer
 
     async def _received(self, frame: Received) -> None:
         identity = self._identity()
