@@ -1,7 +1,8 @@
 """The aiohttp application: routes, startup, drain and cleanup.
 
-Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API of http_api.py
-under ``/v1``, and the operator endpoints ``/healthz`` (the process answers),
+Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
+(pairing and devices in http_api.py, the glance in glance.py, quick actions
+in actions.py), and the operator endpoints ``/healthz`` (the process answers),
 ``/readyz`` (Redis answers, pub/sub is connected, not draining) and
 ``/metrics`` (Prometheus).
 """
@@ -15,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heartline_protocol import SUBPROTOCOL
 
-from . import http_api
+from . import actions, glance, http_api
 from .node import Node
 from .session import Session
 from .settings import Settings
@@ -36,6 +37,8 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     http_api.add_routes(app, node)
+    glance.add_routes(app, node)
+    actions.add_routes(app, node)
     app.on_startup.append(_start)
     app.on_shutdown.append(_drain)
     app.on_cleanup.append(_stop)

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from heartline_protocol import ErrorCode
+from heartline_protocol import ErrorCode, ProtocolError
 
 from . import decisions
 from .auth import (
@@ -49,7 +49,7 @@ from .journal import PairGone
 from .node import Node
 from .store import DeviceKind, DeviceRecord, Scope, StoreUnavailable, TokenRecord
 
-__all__ = ["add_routes", "error_response"]
+__all__ = ["ApiError", "add_routes", "error_response", "identity_of", "json_body", "json_errors"]
 
 E = TypeVar("E", bound=StrEnum)
 MAX_NAME_CHARS = 64
@@ -86,13 +86,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def add_routes(app: web.Application, node: Node) -> None:
     api = _Api(node)
     app.middlewares.append(_json_http_errors)
-    app.router.add_post("/v1/pairs", _json_errors(api.create_pair))
-    app.router.add_post("/v1/pairs/join", _json_errors(api.join_pair))
-    app.router.add_post("/v1/pair/invite", _json_errors(api.new_invite))
-    app.router.add_delete("/v1/pair", _json_errors(api.unpair))
-    app.router.add_get("/v1/devices", _json_errors(api.list_devices))
-    app.router.add_post("/v1/devices", _json_errors(api.add_device))
-    app.router.add_delete("/v1/devices/{device}", _json_errors(api.revoke_device))
+    app.router.add_post("/v1/pairs", json_errors(api.create_pair))
+    app.router.add_post("/v1/pairs/join", json_errors(api.join_pair))
+    app.router.add_post("/v1/pair/invite", json_errors(api.new_invite))
+    app.router.add_delete("/v1/pair", json_errors(api.unpair))
+    app.router.add_get("/v1/devices", json_errors(api.list_devices))
+    app.router.add_post("/v1/devices", json_errors(api.add_device))
+    app.router.add_delete("/v1/devices/{device}", json_errors(api.revoke_device))
 
 
 _HTTP_CODES = {404: "not_found", 405: "not_found", 413: "too_large"}
@@ -110,7 +110,9 @@ async def _json_http_errors(request: web.Request, handler: Handler) -> web.Strea
         return error_response(error.status, code, error.reason)
 
 
-def _json_errors(handler: Handler) -> Handler:
+def json_errors(handler: Handler) -> Handler:
+    """Answer the errors a handler raises as JSON error responses with their HTTP status."""
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -118,6 +120,11 @@ def _json_errors(handler: Handler) -> Handler:
             response = error_response(STATUS[error.code], error.code.value, error.message)
             if error.retry_after_s is not None:
                 response.headers["Retry-After"] = str(error.retry_after_s)
+            return response
+        except ProtocolError as error:
+            response = error_response(STATUS.get(error.code, 400), error.code.value, error.message)
+            if error.retry_after_ms is not None:
+                response.headers["Retry-After"] = str(max(1, -(-error.retry_after_ms // 1000)))
             return response
         except StoreUnavailable:
             response = error_response(503, "unavailable", "storage unavailable, retry")
@@ -135,7 +142,7 @@ class _Api:
         self._store = node.store
 
     async def create_pair(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         kind, name = _device_kind(body.get("device")), _device_name(body.get("device"))
         pair_id, member = new_id("p"), new_id("m")
         device, token = self._new_device(member, kind, Scope.FULL, name)
@@ -155,7 +162,7 @@ class _Api:
 
     async def join_pair(self, request: web.Request) -> web.Response:
         await self._limit_join_attempts(request)
-        body = await _body(request)
+        body = await json_body(request)
         code = body.get("code")
         if not isinstance(code, str) or not 1 <= len(code) <= 32:
             raise ApiError(ErrorCode.INVALID_FIELD, "code: the invite code is required")
@@ -205,7 +212,7 @@ class _Api:
 
     async def add_device(self, request: web.Request) -> web.Response:
         identity = await self._identity(request, manage=True)
-        body = await _body(request)
+        body = await json_body(request)
         scope = _choice(body.get("scope", Scope.FULL.value), Scope, "scope")
         device, token = self._new_device(
             identity.member, _device_kind(body), scope, _device_name(body)
@@ -226,12 +233,7 @@ class _Api:
         return web.Response(status=204)
 
     async def _identity(self, request: web.Request, *, manage: bool = False) -> TokenRecord:
-        identity = await authenticate(self._store, bearer_token(request.headers))
-        if identity is None:
-            raise ApiError(ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
-        if manage and not identity.scope.may_manage:
-            raise ApiError(ErrorCode.FORBIDDEN, "this device's token may not manage the pair")
-        return identity
+        return await identity_of(self._node, request, manage=manage)
 
     async def _limit_join_attempts(self, request: web.Request) -> None:
         """Wrong codes are counted per address: guessing a code is slowed, pairing is not."""
@@ -262,6 +264,16 @@ class _Api:
         return {"code": code, "expires_at": now + self._node.settings.invite_ttl_s * 1000}
 
 
+async def identity_of(node: Node, request: web.Request, *, manage: bool = False) -> TokenRecord:
+    """Who the request's bearer token speaks for; ``manage``: only a full-scope token."""
+    identity = await authenticate(node.store, bearer_token(request.headers))
+    if identity is None:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
+    if manage and not identity.scope.may_manage:
+        raise ApiError(ErrorCode.FORBIDDEN, "this device's token may not manage the pair")
+    return identity
+
+
 def _created(payload: dict[str, Any]) -> web.Response:
     return web.json_response(payload, status=201)
 
@@ -283,7 +295,8 @@ def _device_json(device: DeviceRecord, *, current: bool = False) -> dict[str, An
     return shown
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; ``{}`` when it has no body."""
     if not request.can_read_body:
         return {}
     try:

@@ -52,6 +52,7 @@ class Settings:
     timer_lease_ms: int = 5_000
     refused_frames_limit: int = 20
     frame_rate: int = 50
+    glance_wait_max_s: float = 30.0
 
     @property
     def limits(self) -> Limits:
@@ -135,6 +136,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int, 100),
     Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int, 1),
     Setting("frame_rate", "frames a second a connection may send (bursts of 4x)", int, 1),
+    Setting(
+        "glance_wait_max_s",
+        "longest a glance long poll waits for a change, in seconds (keep it under "
+        "the idle timeout of the proxies in front)",
+        float,
+        0,
+        300,
+    ),
 )
 
 
