@@ -2,9 +2,9 @@
 
 Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
 (pairing and devices in http_api.py, the glance in glance.py, quick actions
-in actions.py), and the operator endpoints ``/healthz`` (the process answers),
-``/readyz`` (Redis answers, pub/sub is connected, not draining) and
-``/metrics`` (Prometheus).
+in actions.py, the event history in history.py), and the operator
+endpoints ``/healthz`` (the process answers), ``/readyz`` (Redis answers,
+pub/sub is connected, not draining) and ``/metrics`` (Prometheus).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heartline_protocol import SUBPROTOCOL
 
-from . import actions, glance, http_api
+from . import actions, glance, history, http_api
 from .node import Node
 from .session import Session
 from .settings import Settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     http_api.add_routes(app, node)
     glance.add_routes(app, node)
     actions.add_routes(app, node)
+    history.add_routes(app, node)
     app.on_startup.append(_start)
     app.on_shutdown.append(_drain)
     app.on_cleanup.append(_stop)

@@ -26,21 +26,17 @@ import asyncio
 import contextlib
 from typing import Any
 
-import msgpack
 from aiohttp import web
 from aiohttp.helpers import ETag
 
-from heartline_protocol import CloseCode, ErrorCode, ProtocolError
+from heartline_protocol import CloseCode, ProtocolError
 
 from .clock import now_ms
-from .http_api import ApiError, identity_of, json_errors
+from .http_api import identity_of, json_errors, negotiated, query_number
 from .node import Node
 from .store import PairSnapshot, TokenRecord
 
-__all__ = ["MSGPACK", "add_routes", "glance_map"]
-
-MSGPACK = "application/msgpack"
-_MSGPACK_TYPES = (MSGPACK, "application/x-msgpack")
+__all__ = ["add_routes", "glance_map"]
 
 
 def add_routes(app: web.Application, node: Node) -> None:
@@ -106,10 +102,9 @@ class _Glance:
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         identity = await identity_of(self._node, request)
-        wait_s = _number(request.query.get("wait"), "wait", 0.0)
+        wait_s = query_number(request, "wait", 0.0)
         wait_s = min(wait_s, self._node.settings.glance_wait_max_s)
-        version = request.query.get("version")
-        known = None if version is None else int(_number(version, "version", 0))
+        known = None if "version" not in request.query else int(query_number(request, "version"))
         if wait_s > 0 and (known is not None or request.if_none_match):
             snapshot, changed = await self._wait(request, identity, known, wait_s)
             if not changed:
@@ -172,24 +167,7 @@ def _not_modified(snapshot: PairSnapshot) -> web.Response:
 
 
 def _answer(request: web.Request, body: dict[str, Any], snapshot: PairSnapshot) -> web.Response:
-    if any(kind in request.headers.get("Accept", "") for kind in _MSGPACK_TYPES):
-        packed: bytes = msgpack.packb(body, use_bin_type=True)
-        response = web.Response(body=packed, content_type=MSGPACK)
-    else:
-        response = web.json_response(body)
+    response = negotiated(request, body)
     response.etag = _etag(snapshot)
-    response.headers["Vary"] = "Accept"
     response.headers["Cache-Control"] = "no-cache"
     return response
-
-
-def _number(raw: str | None, name: str, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: a number, not {raw[:16]!r}") from None
-    if not 0 <= value <= 2**53:
-        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: must not be negative")
-    return value

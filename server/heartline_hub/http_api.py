@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import msgpack
 from aiohttp import web
 
 from heartline_protocol import ErrorCode, ProtocolError
@@ -49,7 +50,17 @@ from .journal import PairGone
 from .node import Node
 from .store import DeviceKind, DeviceRecord, Scope, StoreUnavailable, TokenRecord
 
-__all__ = ["ApiError", "add_routes", "error_response", "identity_of", "json_body", "json_errors"]
+__all__ = [
+    "MSGPACK",
+    "ApiError",
+    "add_routes",
+    "error_response",
+    "identity_of",
+    "json_body",
+    "json_errors",
+    "negotiated",
+    "query_number",
+]
 
 E = TypeVar("E", bound=StrEnum)
 MAX_NAME_CHARS = 64
@@ -74,6 +85,35 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
+
+
+MSGPACK = "application/msgpack"
+_MSGPACK_TYPES = (MSGPACK, "application/x-msgpack")
+
+
+def negotiated(request: web.Request, body: dict[str, Any]) -> web.Response:
+    """``body`` as JSON, or as msgpack when the request's ``Accept`` names it."""
+    if any(kind in request.headers.get("Accept", "") for kind in _MSGPACK_TYPES):
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        response = web.Response(body=packed, content_type=MSGPACK)
+    else:
+        response = web.json_response(body)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def query_number(request: web.Request, name: str, default: float = 0.0) -> float:
+    """A number from the query string, not negative; ``default`` when it is absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: a number, not {raw[:16]!r}") from None
+    if not 0 <= value <= 2**53:
+        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: must be a number from 0 to 2^53")
+    return value
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
