@@ -2,7 +2,8 @@
 
 Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
 (pairing and devices in http_api.py, the glance in glance.py, quick actions
-in actions.py, the event history in history.py), and the operator
+in actions.py, the event history in history.py, Server-Sent Events in
+sse.py), and the operator
 endpoints ``/healthz`` (the process answers), ``/readyz`` (Redis answers,
 pub/sub is connected, not draining) and ``/metrics`` (Prometheus).
 """
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heartline_protocol import SUBPROTOCOL
 
-from . import actions, glance, history, http_api
+from . import actions, glance, history, http_api, sse
 from .node import Node
 from .session import Session
 from .settings import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     glance.add_routes(app, node)
     actions.add_routes(app, node)
     history.add_routes(app, node)
+    sse.add_routes(app, node)
     app.on_startup.append(_start)
     app.on_shutdown.append(_drain)
     app.on_cleanup.append(_stop)

@@ -16,7 +16,7 @@ import structlog
 
 from heartline_protocol import CloseCode
 
-from .fanout import Fanout
+from .fanout import Fanout, Listener
 from .journal import Journal
 from .overload import Overload
 from .presence import Keeper
@@ -46,6 +46,8 @@ class Node:
         self.timers = Timers(self)
         self.keeper = Keeper(self)
         self.sessions: set[Session] = set()
+        self.streams: set[Listener] = set()
+        """Server-Sent Event streams (sse.py), ended when the hub drains."""
         self.overload = Overload(settings.overload_lag_ms)
         self.draining = False
         self._watchdog: asyncio.Task[None] | None = None
@@ -69,6 +71,8 @@ class Node:
             await asyncio.sleep(0.01)
         for session in sessions:
             session.end(CloseCode.GOING_AWAY, "hub draining")
+        for stream in tuple(self.streams):
+            stream.end(CloseCode.GOING_AWAY, "hub draining")
 
     async def stop(self) -> None:
         self.overload.stop()

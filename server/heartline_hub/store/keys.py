@@ -2,7 +2,8 @@
 
 All keys of one pair share the hash tag ``{p:PAIR}``, so that every
 multi-key operation of a pair runs in one Lua script on one slot, and the
-layout works unchanged on Redis Cluster. Lookups by token or invite code and
+layout works unchanged on Redis Cluster. Lookups by token, invite code or
+event-stream ticket (``hl:stream-ticket:<hash>``, single use, a minute) and
 the timer shards are keys of their own, each in its own slot.
 
 Hubs: ``hl:hubs`` (set of hub ids), ``hl:hub:<id>:alive`` (expires unless the
@@ -44,6 +45,7 @@ __all__ = [
     "hub_sweep_key",
     "invite_key",
     "join_attempts_key",
+    "stream_ticket_key",
     "timer_shard_key",
     "token_key",
 ]
@@ -108,6 +110,11 @@ class PairKeys:
 
 def token_key(token_hash: str) -> str:
     return f"{PREFIX}:token:{token_hash}"
+
+
+def stream_ticket_key(ticket_hash: str) -> str:
+    """A single-use ticket for an event stream; holds the hash of the token it stands for."""
+    return f"{PREFIX}:stream-ticket:{ticket_hash}"
 
 
 def invite_key(code_hash: str) -> str:

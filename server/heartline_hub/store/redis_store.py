@@ -34,6 +34,7 @@ from .keys import (
     hub_sweep_key,
     invite_key,
     join_attempts_key,
+    stream_ticket_key,
     timer_shard_key,
     token_key,
 )
@@ -226,6 +227,16 @@ class Store:
     @_translating_errors
     async def save_token(self, token_hash: str, record: TokenRecord) -> None:
         await self._redis.set(token_key(token_hash), record.pack())
+
+    @_translating_errors
+    async def save_stream_ticket(self, ticket_hash: str, token_hash: str, ttl_s: int) -> None:
+        await self._redis.set(stream_ticket_key(ticket_hash), token_hash, ex=ttl_s)
+
+    @_translating_errors
+    async def redeem_stream_ticket(self, ticket_hash: str) -> TokenRecord | None:
+        """Who a ticket's token speaks for, once: the ticket is gone after this call."""
+        token_hash = await self._redis.getdel(stream_ticket_key(ticket_hash))
+        return None if token_hash is None else await self.token(token_hash.decode())
 
     @_translating_errors
     async def save_invite(self, code_hash: str, pair_id: str, ttl_s: int) -> None:
