@@ -24,7 +24,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from heartline_protocol import ErrorCode, Signal, decode_from_client
+from heartline_protocol import MAX_INT, ErrorCode, Signal, decode_from_client
 
 from .http_api import ApiError, identity_of, json_body, json_errors
 from .node import Node
@@ -83,8 +83,18 @@ def _signal_of(body: dict[str, Any], key: str | None, node: Node) -> Signal:
                 ErrorCode.INVALID_FIELD,
                 f"{reserved}: not part of the body (the {IDEMPOTENCY_KEY} header is the id)",
             )
-    frame = decode_from_client(
-        msgpack.packb({"type": "signal", "id": key, **body}, use_bin_type=True), node.limits
-    )
+    fields = {name: _integral(value) for name, value in body.items()}
+    try:
+        packed = msgpack.packb({"type": "signal", "id": key, **fields}, use_bin_type=True)
+    except (OverflowError, ValueError, TypeError):
+        raise ApiError(ErrorCode.BAD_FRAME, "the body holds a number out of range") from None
+    frame = decode_from_client(packed, node.limits)
     assert isinstance(frame, Signal)
     return frame
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: ``1800.0`` is the integer 1800 (JSON Schema agrees)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        return int(value)
+    return value

@@ -5,12 +5,14 @@ Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
 in actions.py, the event history in history.py, Server-Sent Events in
 sse.py), and the operator
 endpoints ``/healthz`` (the process answers), ``/readyz`` (Redis answers,
-pub/sub is connected, not draining) and ``/metrics`` (Prometheus).
+pub/sub is connected, not draining) and ``/metrics`` (Prometheus); the
+whole HTTP API is described by ``/v1/openapi.json`` (openapi.json here).
 """
 
 from __future__ import annotations
 
 import asyncio
+from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -37,6 +39,7 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/openapi.json", openapi)
     http_api.add_routes(app, node)
     glance.add_routes(app, node)
     actions.add_routes(app, node)
@@ -62,6 +65,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     await Session(node, ws, request.transport).run()
     return ws
+
+
+OPENAPI = resources.files(__package__).joinpath("openapi.json").read_bytes()
+"""The HTTP API's OpenAPI 3.1 document, kept beside this module; a test holds it to the routes."""
+
+
+async def openapi(request: web.Request) -> web.Response:
+    del request
+    return web.Response(body=OPENAPI, content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:

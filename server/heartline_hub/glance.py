@@ -32,7 +32,7 @@ from aiohttp.helpers import ETag
 from heartline_protocol import CloseCode, ProtocolError
 
 from .clock import now_ms
-from .http_api import identity_of, json_errors, negotiated, query_number
+from .http_api import identity_of, json_errors, negotiated, query_int, query_number
 from .node import Node
 from .store import PairSnapshot, TokenRecord
 
@@ -104,7 +104,7 @@ class _Glance:
         identity = await identity_of(self._node, request)
         wait_s = query_number(request, "wait", 0.0)
         wait_s = min(wait_s, self._node.settings.glance_wait_max_s)
-        known = None if "version" not in request.query else int(query_number(request, "version"))
+        known = None if "version" not in request.query else query_int(request, "version")
         if wait_s > 0 and (known is not None or request.if_none_match):
             snapshot, changed = await self._wait(request, identity, known, wait_s)
             if not changed:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from heartline_protocol import ErrorCode, Event, decode_from_hub
 
-from .http_api import ApiError, identity_of, json_errors, negotiated, query_number
+from .http_api import ApiError, identity_of, json_errors, negotiated, query_int
 from .node import Node
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "add_routes"]
@@ -36,8 +36,8 @@ class _History:
 
     async def page(self, request: web.Request) -> web.Response:
         identity = await identity_of(self._node, request)
-        after = int(query_number(request, "after"))
-        limit = int(query_number(request, "limit", DEFAULT_PAGE))
+        after = query_int(request, "after")
+        limit = query_int(request, "limit", DEFAULT_PAGE)
         if not 1 <= limit <= MAX_PAGE:
             raise ApiError(ErrorCode.INVALID_FIELD, f"limit: from 1 to {MAX_PAGE}")
         snapshot = await self._node.journal.reload(identity.pair)

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import msgpack
 from aiohttp import web
 
-from heartline_protocol import ErrorCode, ProtocolError
+from heartline_protocol import MAX_INT, ErrorCode, ProtocolError
 
 from . import decisions
 from .auth import (
@@ -59,6 +59,7 @@ __all__ = [
     "json_body",
     "json_errors",
     "negotiated",
+    "query_int",
     "query_number",
 ]
 
@@ -103,7 +104,7 @@ def negotiated(request: web.Request, body: dict[str, Any]) -> web.Response:
 
 
 def query_number(request: web.Request, name: str, default: float = 0.0) -> float:
-    """A number from the query string, not negative; ``default`` when it is absent."""
+    """A finite number from the query string, not negative; ``default`` when it is absent."""
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -111,9 +112,19 @@ def query_number(request: web.Request, name: str, default: float = 0.0) -> float
         value = float(raw)
     except ValueError:
         raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: a number, not {raw[:16]!r}") from None
-    if not 0 <= value <= 2**53:
-        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: must be a number from 0 to 2^53")
+    if not 0 <= value < float("inf"):
+        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: a number, not negative")
     return value
+
+
+def query_int(request: web.Request, name: str, default: int = 0) -> int:
+    """An integer from the query string, 0 to 2^53 - 1; ``default`` when it is absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_INT:
+        raise ApiError(ErrorCode.INVALID_FIELD, f"{name}: an integer from 0 to {MAX_INT}")
+    return int(raw)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -147,7 +158,17 @@ async def _json_http_errors(request: web.Request, handler: Handler) -> web.Strea
         if error.status < 400:
             raise
         code = _HTTP_CODES.get(error.status, "bad_frame" if error.status < 500 else "internal")
-        return error_response(error.status, code, error.reason)
+        response = error_response(error.status, code, error.reason)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+
+
+def _status_of(error: ProtocolError) -> int:
+    """A field too long is the request's fault (400); 413 is for a body over the size limit."""
+    if error.code is ErrorCode.TOO_LARGE and error.field is not None:
+        return 400
+    return STATUS.get(error.code, 400)
 
 
 def json_errors(handler: Handler) -> Handler:
@@ -162,7 +183,7 @@ def json_errors(handler: Handler) -> Handler:
                 response.headers["Retry-After"] = str(error.retry_after_s)
             return response
         except ProtocolError as error:
-            response = error_response(STATUS.get(error.code, 400), error.code.value, error.message)
+            response = error_response(_status_of(error), error.code.value, error.message)
             if error.retry_after_ms is not None:
                 response.headers["Retry-After"] = str(max(1, -(-error.retry_after_ms // 1000)))
             return response
@@ -349,17 +370,25 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _device_kind(device: Any) -> DeviceKind:
-    spec = device if isinstance(device, dict) else {}
+    spec = _device_spec(device)
     return _choice(spec.get("kind", DeviceKind.PHONE.value), DeviceKind, "device.kind")
 
 
 def _device_name(device: Any) -> str | None:
-    name = device.get("name") if isinstance(device, dict) else None
+    name = _device_spec(device).get("name")
     if name is None:
         return None
     if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
         raise ApiError(ErrorCode.INVALID_FIELD, f"name: a string of at most {MAX_NAME_CHARS}")
     return name
+
+
+def _device_spec(device: Any) -> dict[str, Any]:
+    if device is None:
+        return {}
+    if not isinstance(device, dict):
+        raise ApiError(ErrorCode.INVALID_FIELD, "device: an object with kind and name")
+    return device
 
 
 def _choice(value: Any, enum_type: type[E], field: str) -> E:

@@ -95,9 +95,11 @@ async def test_bad_actions_get_clear_errors_and_store_nothing(
         ({"kind": "dance"}, "k-3", 400, "unknown_kind"),
         ({"kind": "need_space", "duration": 999_999}, "k-4", 400, "invalid_field"),
         ({"kind": "need_space", "duration": 1.5}, "k-5", 400, "invalid_field"),
-        ({"kind": "check_in", "note": "x" * 281}, "k-6", 413, "too_large"),
+        ({"kind": "check_in", "note": "x" * 281}, "k-6", 400, "too_large"),
         (["check_in"], "k-7", 400, "bad_frame"),
         ({"kind": "check_in"}, "", 400, "invalid_field"),
+        ({"kind": "check_in", "note": 10**30}, "k-8", 400, "bad_frame"),
+        ({"kind": "need_space", "duration": 1800.5}, "k-9", 400, "invalid_field"),
     ]
     for body, key, status, code in cases:
         answer = await quick_action(http, shared_hub, token, body, key=key)
