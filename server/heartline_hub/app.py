@@ -3,7 +3,7 @@
 Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
 (pairing and devices in http_api.py, the glance in glance.py, quick actions
 in actions.py, the event history in history.py, Server-Sent Events in
-sse.py), and the operator
+sse.py, webhooks in webhooks.py), and the operator
 endpoints ``/healthz`` (the process answers), ``/readyz`` (Redis answers,
 pub/sub is connected, not draining) and ``/metrics`` (Prometheus); the
 whole HTTP API is described by ``/v1/openapi.json`` (openapi.json here).
@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heartline_protocol import SUBPROTOCOL
 
-from . import actions, glance, history, http_api, sse
+from . import actions, glance, history, http_api, sse, webhooks
 from .node import Node
 from .session import Session
 from .settings import Settings
@@ -28,6 +28,7 @@ from .store import Store, StoreUnavailable
 __all__ = ["NODE", "create_app"]
 
 NODE = web.AppKey("node", Node)
+WEBHOOKS = web.AppKey("webhooks", webhooks.Webhooks)
 READY_TIMEOUT_S = 1.0
 
 
@@ -45,6 +46,8 @@ def create_app(settings: Settings, store: Store) -> web.Application:
     actions.add_routes(app, node)
     history.add_routes(app, node)
     sse.add_routes(app, node)
+    webhooks.add_routes(app, node)
+    app[WEBHOOKS] = webhooks.Webhooks(node)
     app.on_startup.append(_start)
     app.on_shutdown.append(_drain)
     app.on_cleanup.append(_stop)
@@ -104,6 +107,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def _start(app: web.Application) -> None:
     await app[NODE].start()
+    app[WEBHOOKS].start()
 
 
 async def _drain(app: web.Application) -> None:
@@ -111,5 +115,6 @@ async def _drain(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
+    await app[WEBHOOKS].stop()
     await app[NODE].stop()
     await app[NODE].store.close()

@@ -53,6 +53,9 @@ class Settings:
     refused_frames_limit: int = 20
     frame_rate: int = 50
     glance_wait_max_s: float = 30.0
+    webhook_poll_ms: int = 500
+    webhook_timeout_s: float = 10.0
+    webhook_give_up_s: float = 86_400.0
 
     @property
     def limits(self) -> Limits:
@@ -143,6 +146,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         0,
         300,
+    ),
+    Setting("webhook_poll_ms", "how often each hub looks for webhooks behind the log", int, 10),
+    Setting("webhook_timeout_s", "seconds a webhook URL has to answer a delivery", float, 0.1),
+    Setting(
+        "webhook_give_up_s",
+        "seconds a webhook URL may keep failing before it is disabled",
+        float,
+        0,
     ),
 )
 

@@ -11,6 +11,7 @@ from .records import (
     Scope,
     Stale,
     TokenRecord,
+    WebhookRecord,
 )
 from .redis_store import AppendRequest, Connection, Store, StoreUnavailable, Subscription
 
@@ -30,4 +31,5 @@ __all__ = [
     "StoreUnavailable",
     "Subscription",
     "TokenRecord",
+    "WebhookRecord",
 ]

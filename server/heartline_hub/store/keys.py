@@ -27,6 +27,9 @@ log          stream   one entry per event, id ``<seq>-0``: ``e`` the
 idem         hash     ``<device>:<client message id>`` -> digest + event
 idem:exp     zset     idempotency fields scored by their expiry
 online       hash     ``<member>:<device>:<connection>`` -> ``<hub>``
+webhooks     hash     ``r:<id>`` -> msgpack webhook record, ``c:<id>`` ->
+                      the last seq delivered to it
+webhooks:lease:<id>   which hub delivers to a webhook (expires in 15 s)
 ch           channel  live fan-out: ``e<seq>:<at>:<event frame>`` and control
                       messages (``r<device>`` revoked, ``u`` unpaired)
 ===========  =======  ==================================================
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 __all__ = [
     "HUBS",
     "PREFIX",
+    "WEBHOOK_PAIRS",
     "PairKeys",
     "hub_alive_key",
     "hub_pairs_key",
@@ -52,6 +56,8 @@ __all__ = [
 
 PREFIX = "hl"
 HUBS = f"{PREFIX}:hubs"
+WEBHOOK_PAIRS = f"{PREFIX}:webhook-pairs"
+"""Set of the pairs with at least one webhook: what the hubs' delivery loops look at."""
 """Set of the hubs that have announced themselves; each keeps ``hub_alive_key`` alive."""
 
 
@@ -95,6 +101,14 @@ class PairKeys:
     def channel(self) -> str:
         return f"{self.tag}:ch"
 
+    @property
+    def webhooks(self) -> str:
+        return f"{self.tag}:webhooks"
+
+    def webhook_lease(self, webhook_id: str) -> str:
+        """Which hub delivers to the webhook; it expires, so it is not in :meth:`all`."""
+        return f"{self.tag}:webhooks:lease:{webhook_id}"
+
     def all(self) -> list[str]:
         """Every key of the pair: what unpairing erases."""
         return [
@@ -105,6 +119,7 @@ class PairKeys:
             self.idem,
             self.idem_expiry,
             self.online,
+            self.webhooks,
         ]
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Scope",
     "Stale",
     "TokenRecord",
+    "WebhookRecord",
 ]
 
 
@@ -154,3 +155,43 @@ def _pack(value: dict[str, Any]) -> bytes:
 
 def _unpack(data: bytes) -> dict[str, Any]:
     return msgpack.unpackb(data, raw=False)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """A URL a member registered for the pair's events (webhooks.py)."""
+
+    id: str
+    member: str
+    url: str
+    secret: str
+    """Signs each delivery (HMAC-SHA256); kept as is, since the hub must sign with it."""
+    include_notes: bool
+    created: int
+    disabled: str | None = None
+    """Why deliveries stopped (it kept failing), or None while it is active."""
+
+    def pack(self) -> bytes:
+        return _pack(
+            {
+                "member": self.member,
+                "url": self.url,
+                "secret": self.secret,
+                "include_notes": self.include_notes,
+                "created": self.created,
+                "disabled": self.disabled,
+            }
+        )
+
+    @classmethod
+    def unpack(cls, webhook_id: str, data: bytes) -> WebhookRecord:
+        m = _unpack(data)
+        return cls(
+            id=webhook_id,
+            member=m["member"],
+            url=m["url"],
+            secret=m["secret"],
+            include_notes=m["include_notes"],
+            created=m["created"],
+            disabled=m.get("disabled"),
+        )

@@ -28,6 +28,7 @@ from heartline_protocol import State
 from ..metrics import REDIS_LATENCY
 from .keys import (
     HUBS,
+    WEBHOOK_PAIRS,
     PairKeys,
     hub_alive_key,
     hub_pairs_key,
@@ -48,6 +49,7 @@ from .records import (
     PairSnapshot,
     Stale,
     TokenRecord,
+    WebhookRecord,
 )
 from .state_packer import StatePacker
 from .subscriber import Subscriber
@@ -186,6 +188,7 @@ class Store:
         self._set_online = client.register_script(_script("set_online"))
         self._claim_timers = Script(_script("claim_timers"))
         self._clear_hub = client.register_script(_script("clear_hub"))
+        self._lease = client.register_script(_script("lease"))
 
     @classmethod
     def from_url(cls, url: str, *, idempotency_ttl_ms: int, retention_ms: int) -> Store:
@@ -341,6 +344,61 @@ class Store:
         for key in doomed:
             await self._redis.delete(key)
         await self._redis.delete(*keys.all())
+        await self._redis.srem(WEBHOOK_PAIRS, pair_id)
+
+    # Webhooks: records and delivery cursors in the pair's hash, one deliverer at a time.
+
+    @_translating_errors
+    async def add_webhook(self, pair_id: str, record: WebhookRecord, cursor: int) -> None:
+        """Register ``record``; it is sent the events after ``cursor``."""
+        await self._redis.hset(
+            PairKeys(pair_id).webhooks,
+            mapping={f"r:{record.id}": record.pack(), f"c:{record.id}": cursor},
+        )
+        await self._redis.sadd(WEBHOOK_PAIRS, pair_id)
+
+    @_translating_errors
+    async def save_webhook(self, pair_id: str, record: WebhookRecord) -> None:
+        await self._redis.hset(PairKeys(pair_id).webhooks, f"r:{record.id}", record.pack())
+
+    @_translating_errors
+    async def webhooks(self, pair_id: str) -> list[tuple[WebhookRecord, int]]:
+        """The pair's webhooks, each with the last seq delivered to it."""
+        fields = await self._redis.hgetall(PairKeys(pair_id).webhooks)
+        return [
+            (WebhookRecord.unpack(name[2:].decode(), data), int(fields.get(b"c:" + name[2:], 0)))
+            for name, data in fields.items()
+            if name.startswith(b"r:")
+        ]
+
+    @_translating_errors
+    async def remove_webhook(self, pair_id: str, webhook_id: str) -> bool:
+        keys = PairKeys(pair_id)
+        removed = await self._redis.hdel(keys.webhooks, f"r:{webhook_id}", f"c:{webhook_id}")
+        if removed and not any(
+            name.startswith(b"r:") for name in await self._redis.hkeys(keys.webhooks)
+        ):
+            await self._redis.srem(WEBHOOK_PAIRS, pair_id)
+        return bool(removed)
+
+    @_translating_errors
+    async def webhook_delivered(self, pair_id: str, webhook_id: str, seq: int) -> None:
+        await self._redis.hset(PairKeys(pair_id).webhooks, f"c:{webhook_id}", seq)
+
+    @_translating_errors
+    async def webhook_pairs(self) -> list[str]:
+        return sorted(pair.decode() for pair in await self._redis.smembers(WEBHOOK_PAIRS))
+
+    @_translating_errors
+    async def lease_webhook(self, pair_id: str, webhook_id: str, hub_id: str, ttl_ms: int) -> bool:
+        """Take or renew the right to deliver to a webhook: one hub at a time."""
+        key = PairKeys(pair_id).webhook_lease(webhook_id)
+        return bool(await self._lease(keys=[key], args=[hub_id, ttl_ms, "take"]))
+
+    @_translating_errors
+    async def release_webhook(self, pair_id: str, webhook_id: str, hub_id: str) -> None:
+        key = PairKeys(pair_id).webhook_lease(webhook_id)
+        await self._lease(keys=[key], args=[hub_id, 0, "release"])
 
     @_translating_errors
     async def erase_timers(self, pair_id: str, shard: int) -> None:

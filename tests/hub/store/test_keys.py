@@ -6,9 +6,11 @@ import re
 
 from heartline_hub.store.keys import (
     PREFIX,
+    WEBHOOK_PAIRS,
     PairKeys,
     invite_key,
     join_attempts_key,
+    stream_ticket_key,
     timer_shard_key,
     token_key,
 )
@@ -24,17 +26,18 @@ def hash_tag(key: str) -> str | None:
 
 def test_every_key_of_a_pair_shares_the_pairs_hash_tag() -> None:
     keys = PairKeys(PAIR)
-    every = [*keys.all(), keys.channel]
+    every = [*keys.all(), keys.channel, keys.webhook_lease("wh_1")]
     assert {hash_tag(key) for key in every} == {f"p:{PAIR}"}
     assert all(key.startswith(f"{PREFIX}:") for key in every)
 
 
 def test_the_keys_of_a_pair_are_all_different() -> None:
     keys = PairKeys(PAIR)
+    lease = keys.webhook_lease("wh_1")
     names = [keys.pair, keys.devices, keys.state, keys.log, keys.idem, keys.idem_expiry,
-             keys.online, keys.channel]  # fmt: skip
+             keys.online, keys.webhooks, keys.channel, lease]  # fmt: skip
     assert len(set(names)) == len(names)
-    assert set(keys.all()) == set(names) - {keys.channel}
+    assert set(keys.all()) == set(names) - {keys.channel, lease}
 
 
 def test_two_pairs_never_share_a_key_or_a_tag() -> None:
@@ -46,7 +49,8 @@ def test_two_pairs_never_share_a_key_or_a_tag() -> None:
 def test_global_keys_are_not_in_any_pairs_slot() -> None:
     pair_tag = f"p:{PAIR}"
     global_keys = [token_key("ab12"), invite_key("cd34"), join_attempts_key("127.0.0.1"),
-                   timer_shard_key(0), timer_shard_key(1)]  # fmt: skip
+                   timer_shard_key(0), timer_shard_key(1), stream_ticket_key("ef56"),
+                   WEBHOOK_PAIRS]  # fmt: skip
     assert len(set(global_keys)) == len(global_keys)
     assert all(hash_tag(key) != pair_tag for key in global_keys)
     assert all(key.startswith(f"{PREFIX}:") for key in global_keys)

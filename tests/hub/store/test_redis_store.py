@@ -32,6 +32,7 @@ from heartline_hub.store import (
     Store,
     StoreUnavailable,
     TokenRecord,
+    WebhookRecord,
 )
 from heartline_hub.store.keys import PairKeys, invite_key, join_attempts_key, timer_shard_key
 from heartline_hub.store.keys import token_key as token_key_of
@@ -526,13 +527,17 @@ async def test_erasing_a_pair_removes_every_key_tokens_included(
         store, pair.event(t0 + 1, NeedSpace(duration=60, until=t0 + 60_001)), idem_field="d:c-1"
     )
     await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
+    relay = WebhookRecord("wh_1", A, "https://127.0.0.1:9/h", "whsec_x", False, t0)
+    await store.add_webhook(pair.id, relay, 0)
     tokens = [token_key_of(device.token_hash) for device in (pair.device, partner, watch)]
     assert all([await server.exists(key) for key in tokens])
     assert all([await server.exists(key) for key in pair.keys.all()])
+    assert pair.id in await store.webhook_pairs()
 
     await store.erase_pair(pair.id)
 
     assert [key for key in pair.keys.all() if await server.exists(key)] == []
+    assert pair.id not in await store.webhook_pairs()
     assert [key for key in tokens if await server.exists(key)] == []
     assert await keys_of(server, pair.id) == []
     assert await store.load(pair.id) is None

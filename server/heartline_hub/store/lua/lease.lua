@@ -1,0 +1,26 @@
+-- lease.lua: take a lease, or renew it if this holder has it already; atomically,
+-- so that two hubs never both believe they hold it.
+--
+-- KEYS[1] the lease key
+-- ARGV[1] the holder (a hub id)   ARGV[2] the lease's length in ms
+-- ARGV[3] "take" or "release"
+--
+-- Returns 1 when the holder has the lease (take) or gave it up (release), else 0.
+
+local holder = redis.call('GET', KEYS[1])
+if ARGV[3] == 'release' then
+  if holder == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+  return 0
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
