@@ -26,6 +26,7 @@ from .events import (
     SpaceEnded,
     SpaceEnding,
     UnknownEvent,
+    WebhookDisabled,
 )
 from .fields import MAX_ID_CHARS, MAX_INT, MAX_NOTE_CHARS
 from .fold import KEEP_ACKNOWLEDGED, apply_event
@@ -121,6 +122,7 @@ __all__ = [
     "State",
     "Sync",
     "UnknownEvent",
+    "WebhookDisabled",
     "Welcome",
     "Wish",
     "apply_event",

@@ -29,6 +29,7 @@ __all__ = [
     "SpaceEnded",
     "SpaceEnding",
     "UnknownEvent",
+    "WebhookDisabled",
 ]
 
 
@@ -38,6 +39,7 @@ class HubEventKind(enum.StrEnum):
     DELIVERED = "delivered"
     PRESENCE = "presence"
     JOINED = "joined"
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,24 @@ class Joined:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookDisabled:
+    """The hub stopped delivering to ``member``'s webhook: its URL kept failing."""
+
+    kind: ClassVar[str] = HubEventKind.WEBHOOK_DISABLED
+    webhook: str
+
+    def __post_init__(self) -> None:
+        check_id(self.webhook, "webhook")
+
+    def to_map(self) -> WireMap:
+        return {"webhook": self.webhook}
+
+    @classmethod
+    def from_map(cls, m: WireMap) -> WebhookDisabled:
+        return cls(webhook=m.get("webhook"))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownEvent:
     """An event kind from a newer hub; its fields are kept but not interpreted."""
 
@@ -140,12 +160,15 @@ class UnknownEvent:
         return dict(self.fields)
 
 
-HubEventBody = SpaceEnding | SpaceEnded | Delivered | Presence | Joined
+HubEventBody = SpaceEnding | SpaceEnded | Delivered | Presence | Joined | WebhookDisabled
 EventBody = SignalBody | HubEventBody | UnknownEvent
 
 EVENT_KINDS: dict[str, type[SignalBody | HubEventBody]] = {
     **SIGNAL_KINDS,
-    **{body.kind: body for body in (SpaceEnding, SpaceEnded, Delivered, Presence, Joined)},
+    **{
+        body.kind: body
+        for body in (SpaceEnding, SpaceEnded, Delivered, Presence, Joined, WebhookDisabled)
+    },
 }
 """Every event kind of protocol v1 to its body class."""
 

@@ -572,6 +572,18 @@ def _valid_events() -> list[Vector]:
             },
         ),
         event(
+            "webhook-disabled",
+            "The hub stopped delivering to a webhook A registered: its URL kept failing.",
+            {
+                "seq": 63,
+                "id": "ev_63_Wh1d",
+                "at": T0 + 23 * MINUTE,
+                "kind": "webhook_disabled",
+                "member": MEMBER_A,
+                "webhook": "wh_Rl4yP0sh",
+            },
+        ),
+        event(
             "presence-offline",
             "B went offline: the last of B's devices disconnected.",
             {

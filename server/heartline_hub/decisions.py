@@ -23,6 +23,7 @@ from heartline_protocol import (
     SpaceEnded,
     SpaceEnding,
     State,
+    WebhookDisabled,
 )
 
 from .journal import Decide, Decision
@@ -36,6 +37,7 @@ __all__ = [
     "signal",
     "space_ended",
     "space_ending",
+    "webhook_disabled",
 ]
 
 
@@ -98,6 +100,16 @@ def joined(member: str, device: str) -> Decide:
         if snapshot.state.member(member) is not None:
             return None
         return Decision(member, Joined(), device)
+
+    return decide
+
+
+def webhook_disabled(member: str, webhook_id: str) -> Decide:
+    """Tell ``member``'s devices that the hub stopped delivering to their webhook."""
+
+    def decide(snapshot: PairSnapshot, now: int) -> Decision | None:
+        del snapshot, now
+        return Decision(member, WebhookDisabled(webhook=webhook_id))
 
     return decide
 

@@ -15,7 +15,8 @@ again, goes on from the cursor) and none is lost while the event is kept
 (``--retention-days``); one hub at a time delivers to each webhook (a
 lease), and a URL that fails holds up no other. A failure is retried with
 exponential backoff (1 s doubling to 60 s); a URL still failing after
-``--webhook-give-up-s`` (a day by default) is disabled, and ``GET
+``--webhook-give-up-s`` (a day by default) is disabled: the member's
+devices get a ``webhook_disabled`` event (SPEC.md 6.2), and ``GET
 /v1/webhooks`` says why. A delivery can arrive twice
 (a hub that dies after the POST and before moving the cursor): each carries
 the event's id, by which a receiver drops a repeat.
@@ -51,9 +52,11 @@ from aiohttp import web
 
 from heartline_protocol import ErrorCode, Event, decode_from_hub
 
+from . import decisions
 from .auth import new_id
 from .clock import now_ms
 from .http_api import ApiError, identity_of, json_body, json_errors
+from .journal import PairGone
 from .node import Node
 from .store import StoreUnavailable, WebhookRecord
 from .tasks import cancel_and_wait
@@ -259,6 +262,10 @@ class Webhooks:
         reason = f"failing since more than {self._node.settings.webhook_give_up_s:g} s: {error}"
         log.warning("webhook_disabled", pair=pair, webhook=record.id, error=error)
         await self._node.store.save_webhook(pair, replace(record, disabled=reason))
+        with contextlib.suppress(PairGone):
+            await self._node.journal.record(
+                pair, decisions.webhook_disabled(record.member, record.id)
+            )
 
 
 def _payload(event: Event, include_notes: bool) -> dict[str, Any]:

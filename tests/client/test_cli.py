@@ -25,6 +25,8 @@ from typing import IO, Any
 import pytest
 
 from heartline import http, profiles
+from heartline.cli import DESCRIBE
+from heartline_protocol import EVENT_KINDS
 from tests.support.hubs import HubProcess
 from tests.support.servers import free_port
 
@@ -352,3 +354,8 @@ def test_an_unreachable_hub_is_said_plainly(terminal: Terminal) -> None:
     sending = terminal.run("a", "--timeout", "1", "space", "30")
     assert nowhere in assert_one_line_error(sending, 4)
     assert time.monotonic() - started < 5, "--timeout bounds the wait"
+
+
+def test_watch_has_words_for_every_event_kind_of_the_protocol() -> None:
+    """A kind without words would print as its bare name to a person."""
+    assert set(DESCRIBE) == set(EVENT_KINDS)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from heartline.webhooks import WebhookRejected, verify
-from heartline_protocol import CheckIn, FeelingDisconnected, ImBack, NeedSpace, SignalBody
+from heartline_protocol import (
+    CheckIn,
+    FeelingDisconnected,
+    ImBack,
+    NeedSpace,
+    SignalBody,
+    WebhookDisabled,
+)
 from tests.support.couples import Partner, add_device, pair_up
 from tests.support.devices import Device
 from tests.support.hubs import HubProcess
@@ -56,6 +65,15 @@ class Receiver:
 
 
 @pytest.fixture
+def delivering_hub(
+    redis_url: str, start_hub: Callable[..., HubProcess]
+) -> Callable[..., HubProcess]:
+    """Hubs on a database of their own: any hub sharing theirs could take a webhook's lease."""
+    own_database = urlsplit(redis_url)._replace(path="/7").geturl()
+    return functools.partial(start_hub, own_database, webhook_poll_ms="50")
+
+
+@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver(free_port())
     app = web.Application()
@@ -91,9 +109,9 @@ async def delivered_through(receiver: Receiver, seq: int, timeout: float = 15.0)
 
 
 async def test_every_event_arrives_once_in_order_through_an_outage_and_a_hub_restart(
-    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], receiver: Receiver
+    http: aiohttp.ClientSession, delivering_hub: Callable[..., HubProcess], receiver: Receiver
 ) -> None:
-    hub = start_hub(webhook_poll_ms="50")
+    hub = delivering_hub()
     couple = await pair_up(http, hub.url)
     status, webhook = await register(http, hub, couple.a, {"url": receiver.url})
     assert status == 201
@@ -106,14 +124,14 @@ async def test_every_event_arrives_once_in_order_through_an_outage_and_a_hub_res
 
     receiver.failing = True
     sent = [await phone.signal(body) for body in bodies]
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(3.0)
     receiver.failing = False
     await delivered_through(receiver, sent[-1].seq)
 
     last = await phone.signal(FeelingDisconnected(note="restart"))
     await phone.close()
     hub.terminate()
-    start_hub(webhook_poll_ms="50")
+    delivering_hub()
     await delivered_through(receiver, last.seq)
 
     seqs = receiver.seqs()
@@ -124,9 +142,9 @@ async def test_every_event_arrives_once_in_order_through_an_outage_and_a_hub_res
 
 
 async def test_notes_are_sent_only_to_a_webhook_that_opted_in(
-    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], receiver: Receiver
+    http: aiohttp.ClientSession, delivering_hub: Callable[..., HubProcess], receiver: Receiver
 ) -> None:
-    hub = start_hub(webhook_poll_ms="50")
+    hub = delivering_hub()
     couple = await pair_up(http, hub.url)
     _, webhook = await register(http, hub, couple.a, {"url": receiver.url})
     receiver.secrets[webhook["id"]] = webhook["secret"]
@@ -152,9 +170,9 @@ async def test_notes_are_sent_only_to_a_webhook_that_opted_in(
 
 
 async def test_a_url_that_keeps_failing_is_disabled_and_the_member_is_told_why(
-    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], receiver: Receiver
+    http: aiohttp.ClientSession, delivering_hub: Callable[..., HubProcess], receiver: Receiver
 ) -> None:
-    hub = start_hub(webhook_poll_ms="50", webhook_give_up_s="1.5")
+    hub = delivering_hub(webhook_give_up_s="1.5")
     couple = await pair_up(http, hub.url)
     _, webhook = await register(http, hub, couple.a, {"url": receiver.url})
     receiver.failing = True
@@ -167,6 +185,8 @@ async def test_a_url_that_keeps_failing_is_disabled_and_the_member_is_told_why(
     shown = (await listed(http, hub, couple.a))[0]
     assert shown["id"] == webhook["id"]
     assert "HTTP 503" in shown["disabled_because"]
+    told = await phone.next_event("webhook_disabled")
+    assert (told.member, told.body) == (couple.a.member, WebhookDisabled(webhook=webhook["id"]))
     await phone.close()
 
 

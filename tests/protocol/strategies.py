@@ -76,6 +76,7 @@ from heartline_protocol import (
     State,
     Sync,
     UnknownEvent,
+    WebhookDisabled,
     Welcome,
     Wish,
     encode,
@@ -275,6 +276,7 @@ EVENT_BODIES: dict[str, SearchStrategy[EventBody]] = {
     HubEventKind.DELIVERED: st.builds(Delivered, through=ints(lo=1)),
     HubEventKind.PRESENCE: st.builds(Presence, online=st.booleans()),
     HubEventKind.JOINED: st.builds(Joined),
+    HubEventKind.WEBHOOK_DISABLED: st.builds(WebhookDisabled, webhook=ids()),
 }
 """One strategy per event kind of protocol v1 (every key of ``EVENT_KINDS``)."""
 

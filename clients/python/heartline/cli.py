@@ -53,6 +53,7 @@ from heartline_protocol import (
     ProtocolError,
     SpaceEnded,
     SpaceEnding,
+    WebhookDisabled,
 )
 
 from . import http, profiles
@@ -626,6 +627,11 @@ def _joined(event: Event, who: Who) -> str:
     return f"{who.name} joined the pair"
 
 
+def _webhook_disabled(event: Event, who: Who) -> str:
+    assert isinstance(event.body, WebhookDisabled)
+    return f"{who.owner} webhook {event.body.webhook} kept failing and was disabled"
+
+
 DESCRIBE: dict[str, Callable[[Event, Who], str]] = {
     "need_space": _need_space,
     "im_back": _im_back,
@@ -637,6 +643,7 @@ DESCRIBE: dict[str, Callable[[Event, Who], str]] = {
     "delivered": _delivered,
     "presence": _presence,
     "joined": _joined,
+    "webhook_disabled": _webhook_disabled,
 }
 """Event kind to its words; other kinds (from a newer hub) are shown by name."""
 
