@@ -101,7 +101,7 @@ async def listed(http: aiohttp.ClientSession, hub: HubProcess, who: Partner) -> 
         return webhooks
 
 
-async def delivered_through(receiver: Receiver, seq: int, timeout: float = 15.0) -> None:
+async def delivered_through(receiver: Receiver, seq: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not receiver.seqs() or max(receiver.seqs()) < seq:
         assert time.monotonic() < deadline, f"delivered {receiver.seqs()}, waiting for {seq}"
