@@ -6,8 +6,8 @@ bids that was about 27 µs of its core, a tenth of a signal's cost
 (BENCHMARKS.md, third slice). The fold replaces only the member and the
 bid an event is about; every other part of the next state is the very
 object the last state held. So each part is packed once, its bytes kept
-while the part is in use, and a state is its parts' bytes joined: about 3
-µs when nothing but the version changed.
+while the part is in use (two generations, below), and a state is its
+parts' bytes joined: about 3 µs when nothing but the version changed.
 """
 
 from __future__ import annotations
@@ -16,24 +16,29 @@ import msgpack
 
 from heartline_protocol import Bid, MemberState, State
 
-__all__ = ["MAX_PARTS", "StatePacker"]
-
-MAX_PARTS = 32_768
-"""Parts whose bytes are kept; past this the cache starts afresh (the working set refills it)."""
+__all__ = ["GENERATION", "StatePacker"]
+GENERATION = 4_096
+"""Parts whose bytes a generation keeps. Two generations are kept: the parts packed or
+used since the last turnover, and those of the one before; a part unused for two
+turnovers is dropped (and with it the reference that kept it alive). So the packer
+holds at most twice this many parts, about 3.5 MB, whatever the number of pairs."""
 
 _VERSION, _MEMBERS, _BIDS = (msgpack.packb(key) for key in ("version", "members", "bids"))
 _STATE_MAP = b"\x83"
 """A fixmap of the three keys, as ``msgpack.packb(state.to_map())`` writes it."""
 
+Kept = tuple[MemberState | Bid, bytes]
+
 
 class StatePacker:
     """``msgpack.packb(state.to_map())``, byte for byte, at the cost of the changed parts."""
 
-    def __init__(self, max_parts: int = MAX_PARTS) -> None:
-        self._max_parts = max_parts
-        self._parts: dict[int, tuple[MemberState | Bid, bytes]] = {}
+    def __init__(self, generation: int = GENERATION) -> None:
+        self._generation = generation
+        self._young: dict[int, Kept] = {}
         """By the part's ``id()``; the entry holds the part, so the id cannot be reused
         by another object while the entry lives."""
+        self._old: dict[int, Kept] = {}
         self._headers = msgpack.Packer()
 
     def pack(self, state: State) -> bytes:
@@ -51,12 +56,23 @@ class StatePacker:
             )
         )
 
+    @property
+    def kept(self) -> int:
+        """How many parts' bytes are kept now."""
+        return len(self._young) + len(self._old)
+
     def _part(self, part: MemberState | Bid) -> bytes:
-        kept = self._parts.get(id(part))
+        key = id(part)
+        kept = self._young.get(key)
         if kept is not None and kept[0] is part:
             return kept[1]
-        if len(self._parts) >= self._max_parts:
-            self._parts.clear()
-        packed: bytes = msgpack.packb(part.to_map(), use_bin_type=True)
-        self._parts[id(part)] = (part, packed)
-        return packed
+        kept = self._old.get(key)
+        if kept is None or kept[0] is not part:
+            kept = (part, msgpack.packb(part.to_map(), use_bin_type=True))
+        self._keep(key, kept)
+        return kept[1]
+
+    def _keep(self, key: int, kept: Kept) -> None:
+        self._young[key] = kept
+        if len(self._young) >= self._generation:
+            self._old, self._young = self._young, {}

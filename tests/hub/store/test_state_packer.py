@@ -28,17 +28,17 @@ def test_a_state_packs_to_the_bytes_of_its_whole_map(state: State) -> None:
 def test_each_state_of_a_fold_packs_as_a_whole_though_its_parts_are_kept(
     state: State, later: list[Event]
 ) -> None:
-    packer = StatePacker(max_parts=8)
+    packer = StatePacker(generation=4)
     state = State(state.version % 1_000_000, state.members, state.bids)
     for seq, event in enumerate(later, start=state.version + 1):
         state = apply_event(state, Event(seq, event.id, event.at, event.member, event.body))
         assert packer.pack(state) == packed_whole(state)
 
 
-def test_the_kept_parts_stay_within_the_bound() -> None:
-    packer = StatePacker(max_parts=3)
+def test_the_kept_parts_stay_within_two_generations() -> None:
+    packer = StatePacker(generation=3)
     state = State(version=0)
-    for seq in range(1, 6):
+    for seq in range(1, 12):
         state = apply_event(state, Event(seq, f"e-{seq}", seq, f"m_{seq}", Joined()))
         assert packer.pack(state) == packed_whole(state)
-        assert len(packer._parts) <= 3
+        assert packer.kept < 2 * 3
