@@ -192,14 +192,12 @@ class Webhooks:
                       if r.disabled is None and c < version]  # fmt: skip
             if not behind:
                 self._caught_up[pair] = version
-            for record, cursor in behind:
+            for record, _ in behind:
                 if (pair, record.id) not in self._deliveries:
-                    await self._deliver_if_leased(pair, record, cursor)
+                    self._start_delivery(pair, record)
 
-    async def _deliver_if_leased(self, pair: str, record: WebhookRecord, cursor: int) -> None:
-        if not await self._node.store.lease_webhook(pair, record.id, self._node.hub_id, LEASE_MS):
-            return
-        task = asyncio.get_running_loop().create_task(self._deliver(pair, record, cursor))
+    def _start_delivery(self, pair: str, record: WebhookRecord) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(pair, record))
         key = (pair, record.id)
         self._deliveries[key] = task
         task.add_done_callback(functools.partial(self._delivered, key))
@@ -208,10 +206,20 @@ class Webhooks:
         if self._deliveries.get(key) is task:
             del self._deliveries[key]
 
-    async def _deliver(self, pair: str, record: WebhookRecord, cursor: int) -> None:
+    async def _deliver(self, pair: str, record: WebhookRecord) -> None:
+        """Take the webhook's lease, then deliver from its cursor as it stands then.
+
+        The lease is taken here, in the task whose ``finally`` gives it back,
+        so a hub stopping at any point leaves no lease behind. The cursor is
+        read under the lease: another hub may have moved it on meanwhile.
+        """
         store = self._node.store
         try:
-            await self._catch_up(pair, record, cursor)
+            if not await self._holding(pair, record):
+                return
+            current = {r.id: (r, c) for r, c in await store.webhooks(pair)}.get(record.id)
+            if current is not None and current[0].disabled is None:
+                await self._catch_up(pair, *current)
         except StoreUnavailable as error:
             log.warning("webhook_delivery_unavailable", pair=pair, error=str(error))
         finally:
@@ -229,13 +237,16 @@ class Webhooks:
             if not events:
                 return
             for seq, frame in events:
-                if self._stopping or not await self._send(pair, record, frame):
+                if self._stopping or not await self._holding(pair, record):
+                    return
+                if not await self._send(pair, record, frame):
                     return
                 await store.webhook_delivered(pair, record.id, seq)
                 cursor = seq
 
     async def _send(self, pair: str, record: WebhookRecord, frame: bytes) -> bool:
-        """Deliver one event, retrying with backoff; False once the webhook is disabled."""
+        """Deliver one event, retrying with backoff; False once the webhook is disabled,
+        the hub stops, or the lease is lost."""
         event = decode_from_hub(frame)
         assert isinstance(event, Event)
         body = json.dumps({"webhook": record.id, "pair": pair,
@@ -251,9 +262,22 @@ class Webhooks:
             if self._stopping:
                 return False
             log.info("webhook_retry", pair=pair, webhook=record.id, error=error, in_s=delay)
-            await asyncio.sleep(delay)
-            await self._node.store.lease_webhook(pair, record.id, self._node.hub_id, LEASE_MS)
+            if not await self._pause(pair, record, delay):
+                return False
             delay = min(delay * 2, BACKOFF_S[1])
+
+    async def _pause(self, pair: str, record: WebhookRecord, seconds: float) -> bool:
+        """Wait before a retry, renewing the lease (shorter than the longest wait) meanwhile;
+        False if it was lost, so that two hubs never deliver to one webhook."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, LEASE_MS / 3000))
+            if not await self._holding(pair, record):
+                return False
+        return True
+
+    async def _holding(self, pair: str, record: WebhookRecord) -> bool:
+        return await self._node.store.lease_webhook(pair, record.id, self._node.hub_id, LEASE_MS)
 
     async def _post(self, record: WebhookRecord, event: Event, body: bytes) -> str | None:
         """None when the URL accepted the delivery, else what went wrong."""

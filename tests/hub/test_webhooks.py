@@ -141,6 +141,27 @@ async def test_every_event_arrives_once_in_order_through_an_outage_and_a_hub_res
     assert {d["pair"] for d in receiver.deliveries} == {couple.a.pair}
 
 
+async def test_two_hubs_never_both_deliver_to_one_webhook(
+    http: aiohttp.ClientSession, delivering_hub: Callable[..., HubProcess], receiver: Receiver
+) -> None:
+    one, other = delivering_hub(), delivering_hub()
+    couple = await pair_up(http, one.url)
+    _, webhook = await register(http, other, couple.a, {"url": receiver.url})
+    receiver.secrets[webhook["id"]] = webhook["secret"]
+    a_phone = await Device.connect(http, one.ws_url, couple.a.token)
+    b_phone = await Device.connect(http, other.ws_url, couple.b.token)
+    sent = []
+    for n in range(10):
+        sent.append(await a_phone.signal(CheckIn(note=f"a{n}")))
+        sent.append(await b_phone.signal(CheckIn(note=f"b{n}")))
+    await delivered_through(receiver, sent[-1].seq)
+    seqs = receiver.seqs()
+    assert seqs == sorted(set(seqs))
+    assert {event.seq for event in sent} <= set(seqs)
+    await a_phone.close()
+    await b_phone.close()
+
+
 async def test_notes_are_sent_only_to_a_webhook_that_opted_in(
     http: aiohttp.ClientSession, delivering_hub: Callable[..., HubProcess], receiver: Receiver
 ) -> None:
