@@ -132,6 +132,31 @@ class _Api:
         return web.Response(status=204)
 
 
+class _Lease:
+    """This hub's right to deliver to one webhook, renewed only when a third of it has passed.
+
+    Its length is at least three times the time a POST may take, so that the
+    renewal before each event, at most a third old, outlasts the POST after it.
+    """
+
+    def __init__(self, node: Node, pair: str, webhook_id: str) -> None:
+        self._node = node
+        self._pair = pair
+        self._webhook_id = webhook_id
+        self.ttl_ms = max(LEASE_MS, int(3000 * node.settings.webhook_timeout_s))
+        self._renewed = -float("inf")
+
+    async def held(self) -> bool:
+        """Whether this hub still holds the lease (taking or renewing it when due)."""
+        if time.monotonic() - self._renewed < self.ttl_ms / 3000:
+            return True
+        store, hub_id = self._node.store, self._node.hub_id
+        if not await store.lease_webhook(self._pair, self._webhook_id, hub_id, self.ttl_ms):
+            return False
+        self._renewed = time.monotonic()
+        return True
+
+
 class Webhooks:
     """The delivery loop of one hub: the pairs whose webhooks are behind, one task each."""
 
@@ -140,7 +165,8 @@ class Webhooks:
         self._loop_task: asyncio.Task[None] | None = None
         self._deliveries: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._http: aiohttp.ClientSession | None = None
-        self._stopping = False
+        self._stopping = asyncio.Event()
+        """Set when the hub stops: deliveries end, and a retry's wait ends at once."""
         self._caught_up: dict[str, int] = {}
         """Pairs whose every webhook had the events through this version, at the last look."""
 
@@ -152,7 +178,7 @@ class Webhooks:
 
     async def stop(self) -> None:
         """Let a delivery in flight finish (a drained hub sends nothing twice), then stop."""
-        self._stopping = True
+        self._stopping.set()
         await cancel_and_wait(self._loop_task)
         if self._deliveries:
             await asyncio.wait(
@@ -214,19 +240,20 @@ class Webhooks:
         read under the lease: another hub may have moved it on meanwhile.
         """
         store = self._node.store
+        lease = _Lease(self._node, pair, record.id)
         try:
-            if not await self._holding(pair, record):
+            if not await lease.held():
                 return
             current = {r.id: (r, c) for r, c in await store.webhooks(pair)}.get(record.id)
             if current is not None and current[0].disabled is None:
-                await self._catch_up(pair, *current)
+                await self._catch_up(pair, *current, lease)
         except StoreUnavailable as error:
             log.warning("webhook_delivery_unavailable", pair=pair, error=str(error))
         finally:
             with contextlib.suppress(StoreUnavailable):
                 await store.release_webhook(pair, record.id, self._node.hub_id)
 
-    async def _catch_up(self, pair: str, record: WebhookRecord, cursor: int) -> None:
+    async def _catch_up(self, pair: str, record: WebhookRecord, cursor: int, lease: _Lease) -> None:
         store = self._node.store
         while True:
             snapshot = await self._node.journal.reload(pair)
@@ -237,14 +264,14 @@ class Webhooks:
             if not events:
                 return
             for seq, frame in events:
-                if self._stopping or not await self._holding(pair, record):
+                if self._stopping.is_set() or not await lease.held():
                     return
-                if not await self._send(pair, record, frame):
+                if not await self._send(pair, record, frame, lease):
                     return
                 await store.webhook_delivered(pair, record.id, seq)
                 cursor = seq
 
-    async def _send(self, pair: str, record: WebhookRecord, frame: bytes) -> bool:
+    async def _send(self, pair: str, record: WebhookRecord, frame: bytes, lease: _Lease) -> bool:
         """Deliver one event, retrying with backoff; False once the webhook is disabled,
         the hub stops, or the lease is lost."""
         event = decode_from_hub(frame)
@@ -259,25 +286,10 @@ class Webhooks:
             if time.monotonic() - failing_since > self._node.settings.webhook_give_up_s:
                 await self._disable(pair, record, error)
                 return False
-            if self._stopping:
-                return False
             log.info("webhook_retry", pair=pair, webhook=record.id, error=error, in_s=delay)
-            if not await self._pause(pair, record, delay):
+            if not await _pause(lease, delay, self._stopping):
                 return False
             delay = min(delay * 2, BACKOFF_S[1])
-
-    async def _pause(self, pair: str, record: WebhookRecord, seconds: float) -> bool:
-        """Wait before a retry, renewing the lease (shorter than the longest wait) meanwhile;
-        False if it was lost, so that two hubs never deliver to one webhook."""
-        until = time.monotonic() + seconds
-        while (left := until - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, LEASE_MS / 3000))
-            if not await self._holding(pair, record):
-                return False
-        return True
-
-    async def _holding(self, pair: str, record: WebhookRecord) -> bool:
-        return await self._node.store.lease_webhook(pair, record.id, self._node.hub_id, LEASE_MS)
 
     async def _post(self, record: WebhookRecord, event: Event, body: bytes) -> str | None:
         """None when the URL accepted the delivery, else what went wrong."""
@@ -304,6 +316,18 @@ class Webhooks:
             await self._node.journal.record(
                 pair, decisions.webhook_disabled(record.member, record.id)
             )
+
+
+async def _pause(lease: _Lease, seconds: float, stopping: asyncio.Event) -> bool:
+    """Wait before a retry, keeping the lease (shorter than the longest wait) meanwhile;
+    False if the lease was lost (two hubs never deliver to one webhook) or the hub stops."""
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), min(left, lease.ttl_ms / 3000))
+        if stopping.is_set() or not await lease.held():
+            return False
+    return True
 
 
 def _payload(event: Event, include_notes: bool) -> dict[str, Any]:
