@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import aiohttp
 import pytest
 
-from tests.support.hubs import HubProcess
+from tests.support.cluster import LocalCluster, valkey_cluster
+from tests.support.hubs import HubProcess, hub_starter
 from tests.support.servers import valkey_server
 
 
@@ -20,6 +21,20 @@ from tests.support.servers import valkey_server
 def redis_url() -> Iterator[str]:
     with valkey_server() as server:
         yield str(server.connection_url)
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    """A Valkey Cluster (3 primaries, 3 replicas), started once for the tests that need one."""
+    with valkey_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_url(local_cluster: LocalCluster) -> str:
+    """The hub's address of the local cluster: two of its primaries as seeds."""
+    seeds = ",".join(f"127.0.0.1:{node.port}" for node in local_cluster.primaries[:2])
+    return f"redis+cluster://{seeds}"
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +48,8 @@ def shared_hub(redis_url: str) -> Iterator[HubProcess]:
 @pytest.fixture
 def start_hub(redis_url: str) -> Iterator[Callable[..., HubProcess]]:
     """Start hubs of the test's own, with settings of its own; all stopped after it."""
-    started: list[HubProcess] = []
-
-    def start(url: str | None = None, *, port: int | None = None, **settings: str) -> HubProcess:
-        hub = HubProcess(url or redis_url, port=port, **settings)
-        started.append(hub)
-        return hub.start()
-
-    yield start
-    for hub in started:
-        hub.stop()
+    with hub_starter(redis_url) as start:
+        yield start
 
 
 @pytest.fixture

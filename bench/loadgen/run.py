@@ -187,23 +187,34 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def redis_url(self) -> str:
+        """What the hubs are given as ``--redis-url``."""
+        return str(self.valkey.connection_url)
+
+    @property
     def valkey_pid(self) -> int:
         process = self.valkey._process
         assert process is not None
         return int(process.pid)
 
     def start(self) -> None:
-        self.valkey.start()
-        os.sched_setaffinity(self.valkey_pid, {LOAD_CORE})
+        self.start_redis()
         self.hub = self._start_hub(HUB_CORE, self.port)
         if self.hubs == 2:
             self.second = self._start_hub(LOAD_CORE, self.second_port)
+
+    def start_redis(self) -> None:
+        self.valkey.start()
+        os.sched_setaffinity(self.valkey_pid, {LOAD_CORE})
+
+    def stop_redis(self) -> None:
+        self.valkey.stop()
 
     def _start_hub(self, core: int, port: int) -> subprocess.Popen[bytes]:
         """A hub pinned to ``core``, once it answers ready."""
         hub = subprocess.Popen(
             ["taskset", "-c", str(core), *self.hub_command(),
-             f"--port={port}", f"--redis-url={self.valkey.connection_url}",
+             f"--port={port}", f"--redis-url={self.redis_url}",
              *HUB_BENCH_FLAGS, *self.hub_flags],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -259,7 +270,7 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     hub.kill()
                     hub.wait()
-        self.valkey.stop()
+        self.stop_redis()
         self.log.close()
         self.data.cleanup()
 

@@ -43,6 +43,8 @@ def _serve(settings: Settings, redis_url: str) -> None:
         redis_url,
         idempotency_ttl_ms=settings.idempotency_ttl_s * 1000,
         retention_ms=settings.retention_ms,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_ms=settings.redis_wait_ms,
     )
     app = create_app(settings, store)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host

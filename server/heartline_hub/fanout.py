@@ -197,10 +197,26 @@ class Fanout:
         [version] = await self._store.versions([room.pair_id])
         if room.last_seq == 0 and not room.subscribed.done():
             room.last_seq = version
+        elif 0 < version < room.last_seq:
+            self._rewound(room, version)
         else:
             await self._heal(room, version)
         if not room.subscribed.done():
             room.subscribed.set_result(None)
+
+    def _rewound(self, room: Room, version: int) -> None:
+        """The log is shorter than what the room forwarded: a failover lost its last events.
+
+        Sequence numbers after ``version`` will be used again for new events,
+        which the room and its devices would take for ones they have. Its
+        sessions are closed with ``unavailable``: they reconnect, and their
+        resume position, ahead of the log, gets them ``history_lost`` and the
+        state as it is now (SPEC.md 7.3).
+        """
+        log.warning("fanout_log_rewound", pair=room.pair_id, forwarded=room.last_seq, log=version)
+        room.last_seq = version
+        self._journal.forget(room.pair_id)
+        room.end_all(CloseCode.UNAVAILABLE, "the pair's history went back; reconnect and resume")
 
     async def _dispatch(self, room: Room, payload: bytes) -> None:
         if payload[:1] == b"e":
@@ -241,12 +257,16 @@ class Fanout:
             rooms = [room for room in self.rooms if room.subscribed.done()]
             if not rooms or not self.connected.is_set():
                 continue
+            # Events forwarded while the versions are read are newer than the read.
+            forwarded = [room.last_seq for room in rooms]
             try:
                 versions = await self._store.versions([room.pair_id for room in rooms])
-                for room, version in zip(rooms, versions, strict=True):
+                for room, version, before in zip(rooms, versions, forwarded, strict=True):
                     if version > room.last_seq:
                         async with room.lock:
                             await self._heal(room, version)
+                    elif 0 < version < before:
+                        self._rewound(room, version)
             except StoreUnavailable as error:
                 log.warning("catch_up_failed", error=str(error))
 

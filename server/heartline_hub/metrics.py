@@ -17,6 +17,8 @@ __all__ = [
     "EVENTS_DELIVERED",
     "LOOP_LAG",
     "REDIS_LATENCY",
+    "REDIS_REDIRECTIONS",
+    "REDIS_SLOT_MAP_READS",
     "SHED",
     "SIGNALS",
     "SIGNALS_BY_KIND",
@@ -41,6 +43,18 @@ REDIS_LATENCY = Histogram(
     "Latency of store operations, by operation",
     ["operation"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1),
+)
+REDIS_REDIRECTIONS = Counter(
+    "heartline_redis_redirections_total",
+    "Redis Cluster answers the hub followed, by kind: moved (a slot has a new primary), "
+    "ask (a key of a migrating slot has moved), tryagain (a script's keys are split by a "
+    "migration, sent again)",
+    ["kind"],
+)
+REDIS_SLOT_MAP_READS = Counter(
+    "heartline_redis_slot_map_reads_total",
+    "Times the hub read a Redis Cluster's slot map (at start, after a slot moved or a "
+    "primary failed)",
 )
 LOOP_LAG = Gauge("heartline_loop_lag_seconds", "How late the event loop ran its last tick")
 SHED = Counter(

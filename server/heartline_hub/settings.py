@@ -18,6 +18,8 @@ from typing import Any
 
 from heartline_protocol import Limits, ProtocolError
 
+from .store.address import parse_address
+
 __all__ = ["SETTINGS", "Settings", "build_parser", "load_settings"]
 
 
@@ -26,6 +28,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     redis_url: str | None = None
+    redis_wait_replicas: int = 0
+    redis_wait_ms: int = 500
     data_dir: Path = Path("data")
     hub_id: str | None = None
     log_level: str = "info"
@@ -96,8 +100,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port to listen on", int, 1, 65535),
     Setting(
         "redis_url",
-        "Redis/Valkey URL (redis://host:port/db); unset: start an embedded Valkey "
-        "with append-only persistence in --data-dir",
+        "Redis/Valkey URL: redis://host:port/db, rediss:// (TLS), unix:///path, or a "
+        "cluster's seed nodes as redis+cluster://host:port,host:port (rediss+cluster:// "
+        "for TLS); unset: start an embedded Valkey with append-only persistence in --data-dir",
+    ),
+    Setting(
+        "redis_wait_replicas",
+        "replicas that must confirm a signal before it is answered and fanned out "
+        "(WAIT); 0: answer once the primary has it, so a failover can lose the last "
+        "signals (docs/operations.md)",
+        int,
+        0,
+        16,
+    ),
+    Setting(
+        "redis_wait_ms",
+        "how long a signal waits for its replicas' confirmation before it is answered unavailable",
+        int,
+        1,
+        60_000,
     ),
     Setting("data_dir", "folder of the embedded Valkey's data", Path),
     Setting("hub_id", "this hub's name in logs and presence (default: host-pid-random)"),
@@ -203,6 +224,11 @@ def _check(settings: Settings) -> None:
         settings.limits  # noqa: B018 - building the limits validates them
     except ProtocolError as error:
         raise SystemExit(f"invalid setting: {error.message}") from None
+    if settings.redis_url is not None:
+        try:
+            parse_address(settings.redis_url)
+        except ValueError as error:
+            raise SystemExit(f"invalid setting --redis-url / REDIS_URL: {error}") from None
     if settings.log_format not in {"json", "console"}:
         raise SystemExit("invalid setting: log_format must be json or console")
     if settings.event_loop not in {"uvloop", "asyncio"}:

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 import redis.asyncio as redis
 
 from heartline_protocol import CheckIn
@@ -20,6 +21,7 @@ from tests.support.hubs import HubProcess
 from tests.support.servers import valkey_server
 
 
+@pytest.mark.parametrize("engine_url", ["valkey"], indirect=True)
 async def test_signals_sent_while_pubsub_is_down_still_reach_the_partner_in_order(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:

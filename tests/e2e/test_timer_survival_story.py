@@ -44,7 +44,7 @@ async def test_a_space_ends_on_time_after_its_hub_restarted(
 
 
 async def test_a_timer_claimed_by_a_hub_that_died_fires_once_its_lease_runs_out(
-    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], redis_url: str
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess], engine_url: str
 ) -> None:
     hub = start_hub(timer_lease_ms="1500")
     couple = await pair_up(http, hub.url)
@@ -55,7 +55,7 @@ async def test_a_timer_claimed_by_a_hub_that_died_fires_once_its_lease_runs_out(
     until = space.body.until
     assert until is not None
 
-    claimed = await _claim_like_a_hub_about_to_die(redis_url, couple.a.pair, until)
+    claimed = await _claim_like_a_hub_about_to_die(engine_url, couple.a.pair, until)
     assert any(timer.endswith("|ended") for timer in claimed)
 
     ended = await _space_ended(b_phone, space, timeout=8)

@@ -10,7 +10,7 @@ import aiohttp
 from heartline_protocol import CheckIn, FeelingDisconnected
 from tests.support.couples import pair_up
 from tests.support.devices import Device
-from tests.support.hubs import HubProcess
+from tests.support.hubs import HubProcess, metrics_of
 
 
 async def test_health_and_readiness_answer(
@@ -26,13 +26,13 @@ async def test_health_and_readiness_answer(
 async def test_metrics_count_signals_by_kind_and_errors_by_code(
     http: aiohttp.ClientSession, shared_hub: HubProcess
 ) -> None:
-    before = await _metrics(http, shared_hub)
+    before = await metrics_of(http, shared_hub)
     couple = await pair_up(http, shared_hub.url)
     phone = await Device.connect(http, shared_hub.ws_url, couple.a.token)
     await phone.signal(CheckIn(note="thinking of you"))
     await phone.send_raw(b"\xc1")
     await phone.next_error()
-    after = await _metrics(http, shared_hub)
+    after = await metrics_of(http, shared_hub)
     check_ins = 'heartline_signals_total{kind="check_in"}'
     bad_frames = 'heartline_errors_total{code="bad_frame"}'
     assert after[check_ins] == before.get(check_ins, 0) + 1
@@ -51,15 +51,15 @@ async def test_metrics_time_the_events_a_hub_forwards_from_another_hub(
     watch = await Device.connect(http, other_hub.ws_url, couple.b.token)
     while (await phone.next_event("presence")).member != couple.b.member:
         pass  # the other hub's presence event has been forwarded here
-    before_here = await _metrics(http, shared_hub)
-    before_there = await _metrics(http, other_hub)
+    before_here = await metrics_of(http, shared_hub)
+    before_there = await metrics_of(http, other_hub)
 
     await phone.signal(CheckIn(note="across hubs"))
     await watch.next_event("check_in")
 
     count = "heartline_delivery_latency_seconds_count"
-    assert (await _metrics(http, other_hub))[count] == before_there[count] + 1
-    assert (await _metrics(http, shared_hub))[count] == before_here[count]
+    assert (await metrics_of(http, other_hub))[count] == before_there[count] + 1
+    assert (await metrics_of(http, shared_hub))[count] == before_here[count]
     await phone.close()
     await watch.close()
 
@@ -83,15 +83,3 @@ async def test_logs_are_json_and_never_hold_a_note_or_a_token(
     assert any(line["code"] == "bad_frame" and line["pair"] == couple.b.pair for line in refused)
     opened = {line["device"] for line in lines if line["event"] == "session_open"}
     assert couple.b.device in opened
-
-
-async def _metrics(http: aiohttp.ClientSession, hub: HubProcess) -> dict[str, float]:
-    async with http.get(f"{hub.url}/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples

@@ -34,6 +34,8 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "max_frame_bytes": ("4100", "4300"),
     "timer_poll_ms": ("410", "430"),
     "timer_lease_ms": ("4100", "4300"),
+    "redis_wait_replicas": ("1", "2"),
+    "redis_wait_ms": ("250", "750"),
 }
 """A valid flag value and environment value per setting; the latter is not the default."""
 
@@ -124,6 +126,8 @@ def test_the_limits_follow_the_settings() -> None:
         ({"HEARTLINE_MAX_FRAME_BYTES": "0"}, "HEARTLINE_MAX_FRAME_BYTES"),
         ({"HEARTLINE_LOG_FORMAT": "xml"}, "log_format"),
         ({"HEARTLINE_EVENT_LOOP": "trio"}, "event_loop"),
+        ({"REDIS_URL": "redis+cluster://127.0.0.1:7000/2"}, "REDIS_URL"),
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
     ],
     ids=[
         "port-abc",
@@ -133,6 +137,8 @@ def test_the_limits_follow_the_settings() -> None:
         "frame-0",
         "log-xml",
         "loop-trio",
+        "cluster-with-database",
+        "not-redis",
     ],
 )
 def test_an_invalid_value_stops_with_a_message_naming_the_setting(

@@ -10,8 +10,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import aiohttp
 
 from .servers import free_port
 
@@ -77,6 +81,11 @@ class HubProcess:
             time.sleep(0.05)
         raise TimeoutError(f"hub on port {self.port} not ready:\n{self.logs()}")
 
+    @property
+    def running(self) -> bool:
+        """Whether the process started by :meth:`start` is still the one running."""
+        return self._process is not None and self._process.poll() is None
+
     def ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
@@ -121,3 +130,33 @@ class HubProcess:
         self._process.send_signal(number)
         if number is signal.SIGKILL:
             self._process.wait(timeout=10)
+
+
+@contextmanager
+def hub_starter(default_url: str) -> Iterator[Callable[..., HubProcess]]:
+    """``start(url=None, port=None, **settings)`` starts a hub; all are stopped at the end."""
+    started: list[HubProcess] = []
+
+    def start(url: str | None = None, *, port: int | None = None, **settings: str) -> HubProcess:
+        hub = HubProcess(url or default_url, port=port, **settings)
+        started.append(hub)
+        return hub.start()
+
+    try:
+        yield start
+    finally:
+        for hub in started:
+            hub.stop()
+
+
+async def metrics_of(http: aiohttp.ClientSession, hub: HubProcess) -> dict[str, float]:
+    """The hub's /metrics as ``{'name{labels}': value}``."""
+    async with http.get(f"{hub.url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

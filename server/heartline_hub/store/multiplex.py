@@ -27,20 +27,51 @@ import hashlib
 import ssl
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis import exceptions as redis_errors
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
-__all__ = ["Multiplexed", "Script"]
+from .address import Endpoint, parse_address
+
+__all__ = ["Multiplexed", "NotReplicated", "Pipelined", "Script"]
 
 WATCHDOG_INTERVAL_S = 0.25
 _ERRORS_BY_PREFIX: dict[str, type[redis_errors.RedisError]] = {
     "NOSCRIPT": redis_errors.NoScriptError,
     "LOADING": redis_errors.BusyLoadingError,
     "READONLY": redis_errors.ReadOnlyError,
+    "MOVED": redis_errors.MovedError,
+    "ASK": redis_errors.AskError,
+    "TRYAGAIN": redis_errors.TryAgainError,
+    "CLUSTERDOWN": redis_errors.ClusterDownError,
+    "MASTERDOWN": redis_errors.MasterDownError,
 }
+
+
+class NotReplicated(redis_errors.ConnectionError):
+    """A write was done but fewer replicas than asked confirmed it in time (``WAIT``).
+
+    A connection error to the rest of the hub: the write is not acknowledged,
+    and a client resending it with the same idempotency key gets the stored
+    result if the write survived, or stores it anew if a failover lost it.
+    """
+
+
+class Pipelined(Protocol):
+    """What the hot path needs of Redis: one server (:class:`Multiplexed`) or a cluster."""
+
+    async def execute(self, *args: Any) -> Any: ...
+
+    async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    async def execute_replicated(self, args: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:
+        """Run a write, then wait until ``replicas`` replicas have it (``NotReplicated``)."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Script:
@@ -50,11 +81,27 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, connection: Multiplexed, keys: list[Any], args: list[Any]) -> Any:
+    async def __call__(
+        self,
+        connection: Pipelined,
+        keys: list[Any],
+        args: list[Any],
+        *,
+        replicas: int = 0,
+        wait_ms: int = 0,
+    ) -> Any:
+        """Run the script; with ``replicas``, answer only once that many replicas have it."""
+        tail = (len(keys), *keys, *args)
         try:
-            return await connection.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await _run(connection, ("EVALSHA", self.sha, *tail), replicas, wait_ms)
         except redis_errors.NoScriptError:
-            return await connection.execute("EVAL", self.source, len(keys), *keys, *args)
+            return await _run(connection, ("EVAL", self.source, *tail), replicas, wait_ms)
+
+
+async def _run(connection: Pipelined, command: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:
+    if replicas:
+        return await connection.execute_replicated(command, replicas, wait_ms)
+    return await connection.execute(*command)
 
 
 class _Replies(asyncio.Protocol):
@@ -77,10 +124,14 @@ class _Replies(asyncio.Protocol):
 
 
 class Multiplexed:
-    """A pipelined connection to the server of a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    """A pipelined connection to one server (a ``redis://``, ``rediss://`` or ``unix://`` URL)."""
 
-    def __init__(self, url: str, *, timeout_s: float, connect_timeout_s: float) -> None:
-        self._options = parse_url(url)
+    def __init__(
+        self, endpoint: Endpoint | str, *, timeout_s: float, connect_timeout_s: float
+    ) -> None:
+        if isinstance(endpoint, str):
+            endpoint = parse_address(endpoint).server
+        self.endpoint = endpoint
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._transport: asyncio.Transport | None = None
@@ -100,10 +151,20 @@ class Multiplexed:
     async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send several commands at once (one round trip); their replies in the same order.
 
+        The first failure, in command order, is raised.
+        """
+        outcomes = await self.execute_each(commands)
+        failure = next((item for item in outcomes if isinstance(item, Exception)), None)
+        if failure is not None:
+            raise failure
+        return outcomes
+
+    async def execute_each(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Like :meth:`execute_many`, but each command's failure is returned in its place.
+
         Replies resolve the futures in order, so once the last is done every
         one is: waiting for it alone spares ``gather``'s callback on each of
         what can be thousands of futures (the fan-out's check of every room).
-        The first failure, in command order, is raised.
         """
         if self._transport is None:
             await self._open()
@@ -117,11 +178,19 @@ class Multiplexed:
             for future in futures:
                 future.cancel()
             raise
-        failures = [future.exception() for future in futures]
-        failure = next((error for error in failures if error is not None), None)
-        if failure is not None:
-            raise failure
-        return [future.result() for future in futures]
+        return [future.exception() or future.result() for future in futures]
+
+    async def execute_replicated(self, args: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:
+        """The write and its ``WAIT`` leave together, so the wait is for this write."""
+        reply, confirmed = await self.execute_many([args, ("WAIT", replicas, wait_ms)])
+        if confirmed < replicas:
+            raise NotReplicated(
+                f"{confirmed} of {replicas} replicas confirmed the write within {wait_ms} ms"
+            )
+        return reply
+
+    async def ping(self) -> None:
+        await self.execute("PING")
 
     async def close(self) -> None:
         """Close the connection and wait until it is closed (commands waiting on it fail)."""
@@ -226,28 +295,23 @@ class Multiplexed:
     async def _create_connection(
         self, loop: asyncio.AbstractEventLoop
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        options = self._options
-        if options.get("connection_class") is UnixDomainSocketConnection:
-            return await loop.create_unix_connection(lambda: _Replies(self), options["path"])
-        secure = options.get("connection_class") is SSLConnection
-        tls = ssl.create_default_context() if secure else None
+        endpoint = self.endpoint
+        if endpoint.path is not None:
+            return await loop.create_unix_connection(lambda: _Replies(self), endpoint.path)
+        tls = ssl.create_default_context() if endpoint.tls else None
         return await loop.create_connection(
-            lambda: _Replies(self),
-            options.get("host", "localhost"),
-            int(options.get("port", 6379)),
-            ssl=tls,
+            lambda: _Replies(self), endpoint.host, endpoint.port, ssl=tls
         )
 
     async def _introduce(self) -> None:
         """Authenticate and pick the database the URL names, before any other command."""
-        options = self._options
-        password = options.get("password")
-        if password is not None:
-            username = options.get("username")
+        endpoint = self.endpoint
+        if endpoint.password is not None:
+            password, username = endpoint.password, endpoint.username
             credentials = (password,) if username is None else (username, password)
             await self._send(("AUTH", *credentials))
-        if int(options.get("db", 0)):
-            await self._send(("SELECT", int(options["db"])))
+        if endpoint.db:
+            await self._send(("SELECT", endpoint.db))
 
     # Noticing a server that stopped answering.
 
@@ -269,5 +333,9 @@ class Multiplexed:
 def _typed(error: redis_errors.ResponseError) -> redis_errors.RedisError:
     """The redis-py exception class for an error reply, from its prefix."""
     message = str(error)
-    kind = _ERRORS_BY_PREFIX.get(message.split(" ", 1)[0])
-    return error if kind is None else kind(message)
+    prefix, _, rest = message.partition(" ")
+    kind = _ERRORS_BY_PREFIX.get(prefix)
+    if kind is None:
+        return error
+    # A redirection's exception reads its slot and node from the text after the prefix.
+    return kind(rest) if issubclass(kind, redis_errors.AskError) else kind(message)

@@ -8,6 +8,12 @@ beside this file; key names come from ``keys.py``. Redis failures surface as
 
 What every signal needs (append, load, the pair's timers, versions) goes over
 the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
+
+On a Redis Cluster (a ``redis+cluster://`` URL, see ``address.py``) the same
+code runs: the hot path on one pipelined connection per primary
+(``cluster.py``), the rest on redis-py's cluster client, and live fan-out on
+sharded pub/sub. The layout needs no change: each operation touches one
+pair's keys, which share a slot.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from typing import Any, ParamSpec, TypeVar
 import msgpack
 import redis.asyncio as redis
 from redis import exceptions as redis_errors
+from redis.asyncio.cluster import ClusterNode
 
 from heartline_protocol import State
 
 from ..metrics import REDIS_LATENCY
+from .address import Address, parse_address
+from .cluster import ClusterPipes, ClusterSubscriber
 from .keys import (
     HUBS,
     WEBHOOK_PAIRS,
@@ -39,7 +48,7 @@ from .keys import (
     timer_shard_key,
     token_key,
 )
-from .multiplex import Multiplexed, Script
+from .multiplex import Multiplexed, Pipelined, Script
 from .records import (
     Appended,
     AppendOutcome,
@@ -93,6 +102,39 @@ def _unavailable(error: Exception) -> StoreUnavailable:
     if isinstance(error, redis_errors.BusyLoadingError):
         return StoreUnavailable("the database is loading")
     return StoreUnavailable(str(error) or type(error).__name__)
+
+
+def _server_client(url: str) -> redis.Redis:
+    """redis-py's client of one server, for everything off the hot path.
+
+    Its pool waits for a free connection under bursts: redis-py's default
+    pool raises at once when its connections are all busy, and the hub
+    would then answer ``unavailable`` while Redis is fine.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=POOL_CONNECTIONS,
+        timeout=POOL_WAIT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        health_check_interval=15,
+    )
+    return redis.Redis.from_pool(pool)
+
+
+def _cluster_client(address: Address) -> redis.RedisCluster:
+    """redis-py's cluster client, for everything off the hot path; it follows
+    redirections and failovers on its own."""
+    seed = address.seeds[0]
+    return redis.RedisCluster(
+        startup_nodes=[ClusterNode(node.host, node.port) for node in address.seeds],
+        username=seed.username,
+        password=seed.password,
+        ssl=seed.tls,
+        max_connections=POOL_CONNECTIONS,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
 
 
 def _script(name: str) -> str:
@@ -167,21 +209,25 @@ class Store:
 
     def __init__(
         self,
-        client: redis.Redis,
-        hot: Multiplexed,
-        url: str,
+        client: redis.Redis | redis.RedisCluster,
+        hot: Pipelined,
+        address: Address,
         *,
         idempotency_ttl_ms: int,
         retention_ms: int,
+        wait_replicas: int = 0,
+        wait_ms: int = 0,
     ) -> None:
         # redis-py types every reply as bytes | str; this class is the typed boundary.
         self._redis: Any = client
         self._hot = hot
         self._packer = StatePacker()
-        self._url = url
+        self._address = address
         self._idempotency_ttl_ms = idempotency_ttl_ms
         self._retention_ms = retention_ms
-        self._publish = "PUBLISH"
+        self._wait_replicas = wait_replicas
+        self._wait_ms = wait_ms
+        self._publish = "SPUBLISH" if address.cluster else "PUBLISH"
         self._append = Script(_script("append"))
         self._create_pair = client.register_script(_script("create_pair"))
         self._join_pair = client.register_script(_script("join_pair"))
@@ -191,25 +237,41 @@ class Store:
         self._lease = client.register_script(_script("lease"))
 
     @classmethod
-    def from_url(cls, url: str, *, idempotency_ttl_ms: int, retention_ms: int) -> Store:
-        """The hot path's pipelined connection, and a redis-py client for the rest.
+    def from_url(
+        cls,
+        url: str,
+        *,
+        idempotency_ttl_ms: int,
+        retention_ms: int,
+        wait_replicas: int = 0,
+        wait_ms: int = 0,
+    ) -> Store:
+        """The hot path's pipelined connection(s), and a redis-py client for the rest.
 
-        redis-py's pool waits for a free connection under bursts: its default
-        pool raises at once when its connections are all busy, and the hub
-        would then answer ``unavailable`` while Redis is fine.
+        ``wait_replicas``: a signal is answered only once that many replicas
+        confirmed it (``WAIT``, up to ``wait_ms``), so that a failover cannot
+        lose an acknowledged signal.
         """
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=POOL_CONNECTIONS,
-            timeout=POOL_WAIT_S,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            health_check_interval=15,
-        )
-        client = redis.Redis.from_pool(pool)
-        hot = Multiplexed(url, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S)
+        address = parse_address(url)
+        hot: Pipelined
+        if address.cluster:
+            client: redis.Redis | redis.RedisCluster = _cluster_client(address)
+            hot = ClusterPipes(
+                address.seeds, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S
+            )
+        else:
+            client = _server_client(url)
+            hot = Multiplexed(
+                address.server, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S
+            )
         return cls(
-            client, hot, url, idempotency_ttl_ms=idempotency_ttl_ms, retention_ms=retention_ms
+            client,
+            hot,
+            address,
+            idempotency_ttl_ms=idempotency_ttl_ms,
+            retention_ms=retention_ms,
+            wait_replicas=wait_replicas,
+            wait_ms=wait_ms,
         )
 
     async def close(self) -> None:
@@ -218,7 +280,7 @@ class Store:
 
     @_translating_errors
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._hot.ping()
 
     # Tokens, invites, pairs and devices.
 
@@ -439,9 +501,12 @@ class Store:
         keys = PairKeys(pair_id)
         online_rev = request.expected_online_rev
         extra = [item for pair in request.extra_fields for item in pair]
+        durable = self._wait_replicas > 0
         reply = await self._append(
             self._hot,
             keys=[keys.state, keys.log, keys.idem, keys.idem_expiry],
+            replicas=self._wait_replicas,
+            wait_ms=self._wait_ms,
             args=[
                 request.expected_version,
                 "" if online_rev is None else online_rev,
@@ -452,13 +517,22 @@ class Store:
                 request.idem_record,
                 request.time + self._idempotency_ttl_ms,
                 keys.channel,
-                self._publish,
+                "" if durable else self._publish,
                 request.time - self._retention_ms,
                 request.time,
                 *extra,
             ],
         )
-        return _append_outcome(reply)
+        outcome = _append_outcome(reply)
+        if durable and isinstance(outcome, Appended):
+            await self._publish_event(keys, outcome.seq, request)
+        return outcome
+
+    async def _publish_event(self, keys: PairKeys, seq: int, request: AppendRequest) -> None:
+        """Publish an event once replicas confirmed it: no hub forwards an event a
+        failover could still take back (what append.lua publishes otherwise)."""
+        message = b"e%d:%d:%s" % (seq, request.time, request.frame)
+        await self._hot.execute(self._publish, keys.channel, message)
 
     @_translating_errors
     async def read_events(self, pair_id: str, after: int, limit: int) -> list[tuple[int, bytes]]:
@@ -541,9 +615,18 @@ class Store:
 
     @_translating_errors
     async def schedule_timers(self, shard: int, due: dict[str, int]) -> None:
-        """Add timers (name -> due time, ms) to one shard, in one call."""
+        """Add timers (name -> due time, ms) to one shard, in one call.
+
+        With replica confirmation on, they are confirmed like the signal that
+        sets them: they live on another slot, so a failover of their primary
+        must not take back a space's end once its ``need_space`` was answered.
+        """
         scored = [item for name, due_ms in due.items() for item in (due_ms, name)]
-        await self._hot.execute("ZADD", timer_shard_key(shard), *scored)
+        command = ("ZADD", timer_shard_key(shard), *scored)
+        if self._wait_replicas:
+            await self._hot.execute_replicated(command, self._wait_replicas, self._wait_ms)
+        else:
+            await self._hot.execute(*command)
 
     @_translating_errors
     async def cancel_timers(self, shard: int, *names: str) -> None:
@@ -560,18 +643,27 @@ class Store:
 
     @_translating_errors
     async def publish_control(self, pair_id: str, message: bytes) -> None:
-        await self._redis.execute_command(self._publish, PairKeys(pair_id).channel, message)
+        await self._hot.execute(self._publish, PairKeys(pair_id).channel, message)
 
     def subscription(self) -> Subscription:
+        timeout_s, connect_timeout_s = SOCKET_TIMEOUT_S, CONNECT_TIMEOUT_S
+        if isinstance(self._hot, ClusterPipes):
+            return Subscription(
+                ClusterSubscriber(
+                    self._hot, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+                )
+            )
         return Subscription(
-            Subscriber(self._url, timeout_s=SOCKET_TIMEOUT_S, connect_timeout_s=CONNECT_TIMEOUT_S)
+            Subscriber(
+                self._address.server, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
+            )
         )
 
 
 class Subscription:
     """The hub's one pub/sub connection: pair channels in, messages out."""
 
-    def __init__(self, subscriber: Subscriber) -> None:
+    def __init__(self, subscriber: Subscriber | ClusterSubscriber) -> None:
         self._subscriber = subscriber
 
     @_translating_errors

@@ -22,9 +22,10 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 
+from .address import Endpoint
 from .multiplex import Multiplexed
 
-__all__ = ["PUSH_KINDS", "Subscriber"]
+__all__ = ["PUSH_KINDS", "Inbox", "Push", "Subscriber"]
 
 PUSH_KINDS = frozenset(
     {b"message", b"subscribe", b"unsubscribe", b"smessage", b"ssubscribe", b"sunsubscribe"}
@@ -35,56 +36,41 @@ Push = tuple[bytes, bytes, Any]
 """``(kind, channel, payload)``: payload is the message, or the count of channels."""
 
 
-class Subscriber(Multiplexed):
-    def __init__(self, url: str, *, timeout_s: float, connect_timeout_s: float) -> None:
-        super().__init__(url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
+class Inbox:
+    """Pushes from one or more subscribed connections, in arrival order, for one reader.
+
+    Once a connection that feeds it is lost the inbox is broken for good:
+    whatever was published meanwhile is gone, so the reader must start over
+    with a new subscription and catch up from the log.
+    """
+
+    def __init__(self) -> None:
         self._pushes: collections.deque[Push] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._gone: Exception | None = None
 
-    async def subscribe(self, channels: Sequence[str]) -> None:
-        """Ask for ``channels``; each confirmation arrives as a ``subscribe`` push."""
-        await self._command("SUBSCRIBE", channels)
+    def put(self, push: Push) -> None:
+        self._pushes.append(push)
+        self._wake()
 
-    async def unsubscribe(self, channels: Sequence[str]) -> None:
-        await self._command("UNSUBSCRIBE", channels)
+    def fail(self, error: Exception) -> None:
+        if self._gone is None:
+            self._gone = error
+        self._wake()
 
-    async def next_message(self, timeout: float) -> Push | None:
+    def raise_if_gone(self) -> None:
+        if self._gone is not None:
+            raise self._gone
+
+    async def next(self, timeout: float) -> Push | None:
         """The next push, or None when nothing came within ``timeout``."""
         if not self._pushes:
-            self._raise_if_gone()
-            if not await self._wait_for_push(timeout):
-                self._ping()
+            self.raise_if_gone()
+            if not await self._wait(timeout):
                 return None
         return self._pushes.popleft()
 
-    # Called by the protocol.
-
-    def resolve_next(self, reply: Any) -> None:
-        if type(reply) is list and reply and reply[0] in PUSH_KINDS:
-            self._pushes.append((reply[0], reply[1], reply[-1]))
-            self._wake()
-        else:
-            super().resolve_next(reply)
-
-    def lost(self, exc: Exception | None) -> None:
-        super().lost(exc)
-        self._gone = redis_errors.ConnectionError("pub/sub connection lost")
-        self._wake()
-
-    # Helpers.
-
-    async def _command(self, name: str, channels: Sequence[str]) -> None:
-        """Send a (un)subscription: its replies are pushes, so nothing waits for them."""
-        if not channels:
-            return
-        self._raise_if_gone()
-        if self._transport is None:
-            await self._open()
-        self._raise_if_gone()
-        self._send_unanswered((name, *channels))
-
-    async def _wait_for_push(self, timeout: float) -> bool:
+    async def _wait(self, timeout: float) -> bool:
         """Wait for a push or ``timeout``; a timer handle, not ``wait_for``, which
         costs a task's worth of machinery for each of the many short waits."""
         loop = asyncio.get_running_loop()
@@ -96,22 +82,85 @@ class Subscriber(Multiplexed):
             timer.cancel()
             self._waiter = None
         if not self._pushes:
-            self._raise_if_gone()
+            self.raise_if_gone()
         return bool(self._pushes)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _ping(self) -> None:
+
+class Subscriber(Multiplexed):
+    """A subscribed connection to one server.
+
+    ``sharded`` uses sharded pub/sub (``SSUBSCRIBE``, a cluster's), one command
+    per channel since one command may only name channels of one slot. Several
+    subscribers may share one :class:`Inbox` (a cluster's nodes).
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint | str,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        inbox: Inbox | None = None,
+        sharded: bool = False,
+    ) -> None:
+        super().__init__(endpoint, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
+        self.inbox = Inbox() if inbox is None else inbox
+        self._sharded = sharded
+
+    async def subscribe(self, channels: Sequence[str]) -> None:
+        """Ask for ``channels``; each confirmation arrives as a ``(s)subscribe`` push."""
+        await self._command("SSUBSCRIBE" if self._sharded else "SUBSCRIBE", channels)
+
+    async def unsubscribe(self, channels: Sequence[str]) -> None:
+        await self._command("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channels)
+
+    async def next_message(self, timeout: float) -> Push | None:
+        """The next push, or None when nothing came within ``timeout``."""
+        push = await self.inbox.next(timeout)
+        if push is None:
+            self.ping_soon()
+        return push
+
+    def ping_soon(self) -> None:
         """A PING whose late answer makes the watchdog abort the connection."""
         if self._transport is None or self._pending:
             return
         self._send(("PING",)).add_done_callback(_ignore_outcome)
 
-    def _raise_if_gone(self) -> None:
-        if self._gone is not None:
-            raise self._gone
+    # Called by the protocol.
+
+    def resolve_next(self, reply: Any) -> None:
+        if type(reply) is list and reply and reply[0] in PUSH_KINDS:
+            self.inbox.put((reply[0], reply[1], reply[-1]))
+        elif isinstance(reply, redis_errors.ResponseError) and not self._pending:
+            # A refused (un)subscription (a moved slot): nothing waits for its answer.
+            self.inbox.fail(redis_errors.ConnectionError(f"subscription refused: {reply}"))
+        else:
+            super().resolve_next(reply)
+
+    def lost(self, exc: Exception | None) -> None:
+        super().lost(exc)
+        self.inbox.fail(redis_errors.ConnectionError("pub/sub connection lost"))
+
+    # Helpers.
+
+    async def _command(self, name: str, channels: Sequence[str]) -> None:
+        """Send a (un)subscription: its replies are pushes, so nothing waits for them."""
+        if not channels:
+            return
+        self.inbox.raise_if_gone()
+        if self._transport is None:
+            await self._open()
+        self.inbox.raise_if_gone()
+        if self._sharded:
+            for channel in channels:
+                self._send_unanswered((name, channel))
+        else:
+            self._send_unanswered((name, *channels))
 
 
 def _ignore_outcome(future: asyncio.Future[Any]) -> None:

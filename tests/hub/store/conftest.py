@@ -1,8 +1,9 @@
 """The store under test: one ``Store`` per test, on each real server there is.
 
-Every store test runs twice: against the session's embedded Valkey and
-against the machine's Redis (database 15) when one answers on
-127.0.0.1:6379. Tests make pairs with random ids and erase what they made.
+Every store test runs three times: against the session's embedded Valkey,
+against the local Valkey Cluster (the same code, routed by slot), and against
+the machine's Redis (database 15) when one answers on 127.0.0.1:6379.
+Tests make pairs with random ids and erase what they made.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ RETENTION_MS = 60_000
 """History older than a minute (of the times the tests pass in) is trimmed."""
 
 
-@pytest.fixture(params=["session-valkey", "machine-redis"])
+@pytest.fixture(params=["session-valkey", "local-cluster", "machine-redis"])
 def store_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "local-cluster":
+        return str(request.getfixturevalue("cluster_url"))
     if request.param == "machine-redis":
         if not machine_redis_answers():
             pytest.skip("no Redis on 127.0.0.1:6379")
@@ -40,8 +43,13 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def server(store_url: str) -> AsyncIterator[redis.Redis]:
-    """A plain client of the same server, to look at what the store left there."""
-    client = redis.Redis.from_url(store_url)
+async def server(store_url: str) -> AsyncIterator[redis.Redis | redis.RedisCluster]:
+    """A plain client of the same server or cluster, to look at what the store left there."""
+    client: redis.Redis | redis.RedisCluster
+    if store_url.startswith("redis+cluster://"):
+        host, _, port = store_url.removeprefix("redis+cluster://").split(",")[0].partition(":")
+        client = redis.RedisCluster(host=host, port=int(port))
+    else:
+        client = redis.Redis.from_url(store_url)
     yield client
     await client.aclose()

@@ -14,7 +14,7 @@
 -- ARGV[3] event frame (msgpack)      ARGV[4] event time, ms
 -- ARGV[5] new state (msgpack)        ARGV[6] idempotency field ('' = none)
 -- ARGV[7] idempotency record         ARGV[8] idempotency expiry, ms
--- ARGV[9] channel                    ARGV[10] publish command (PUBLISH or SPUBLISH)
+-- ARGV[9] channel                    ARGV[10] publish command (PUBLISH, SPUBLISH or '')
 -- ARGV[11] retention cutoff, ms      ARGV[12] now, ms
 -- ARGV[13..] extra state hash fields as name, value pairs
 --
@@ -82,5 +82,8 @@ if head[1] and entry_time(head[1]) < cutoff then
   redis.call('HSET', state_key, 'first_seq', first_kept)
 end
 
-redis.call(ARGV[10], ARGV[9], 'e' .. seq .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+-- With replica confirmation on, the hub publishes after WAIT instead ('' here).
+if ARGV[10] ~= '' then
+  redis.call(ARGV[10], ARGV[9], 'e' .. seq .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+end
 return {'ok', seq}
