@@ -73,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.persistence, args.hubs, args.generator, args.gc_log = "off", 1, "python", False
     runs: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
+    cores = os.sched_getaffinity(0)
     for _ in range(args.repeats):
         for replicas, results in runs.items():
+            os.sched_setaffinity(0, cores)  # each run pins this process to the load core
             result = on_fresh_stack(ClusterStack(replicas), lambda stack: measure(args, stack))
             result["wait_replicas"] = replicas
             print(json.dumps(result), flush=True)

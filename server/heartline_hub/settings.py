@@ -115,10 +115,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "redis_wait_ms",
-        "how long a signal waits for its replicas' confirmation before it is answered unavailable",
+        "how long a signal waits for its replicas' confirmation before it is answered "
+        "unavailable (under the 5 s after which the hub gives up on Redis)",
         int,
         1,
-        60_000,
+        4_000,
     ),
     Setting("data_dir", "folder of the embedded Valkey's data", Path),
     Setting("hub_id", "this hub's name in logs and presence (default: host-pid-random)"),

@@ -16,7 +16,7 @@ from heartline_hub.store.keys import PairKeys
 from tests.support.cluster import fail_primary, owner_of_slot, slot_of, valkey_cluster
 from tests.support.couples import pair_up
 from tests.support.devices import Device
-from tests.support.hubs import hub_starter
+from tests.support.hubs import HubProcess, hub_starter
 from tests.support.stories import caught_up, read_log, seqs
 from tests.support.traffic import keep_signalling
 
@@ -38,13 +38,16 @@ async def test_a_primary_dies_mid_traffic_and_no_acknowledged_signal_is_lost(
             stop = asyncio.Event()
             sending = asyncio.create_task(keep_signalling(a_phone, stop, name="a"))
             await asyncio.sleep(0.5)
-            await asyncio.to_thread(fail_primary, cluster, doomed)
+            failing_over = asyncio.create_task(asyncio.to_thread(fail_primary, cluster, doomed))
+            readiness = await _readiness_until(a_hub, failing_over)
             await asyncio.sleep(1.5)
             stop.set()
             async with asyncio.timeout(30):
                 signalled = await sending
 
             assert signalled.unavailable > 0, "the pair's slot had no primary for a while"
+            assert all(readiness), "a hub stays ready: the other primaries' pairs are served"
+            assert len(readiness) > 10
             told_stored = signalled.acknowledged
             assert len(told_stored) > 20
             await caught_up(b_phone, told_stored[-1].seq, timeout=10)
@@ -58,3 +61,13 @@ async def test_a_primary_dies_mid_traffic_and_no_acknowledged_signal_is_lost(
             assert "fanout_log_rewound" not in a_hub.logs() + b_hub.logs()
             for device in (a_phone, b_phone, witness):
                 await device.close()
+
+
+async def _readiness_until(hub: HubProcess, done: asyncio.Task[object]) -> list[bool]:
+    """The hub's /readyz answers, every 0.1 s, until ``done`` is."""
+    answers = []
+    while not done.done():
+        answers.append(await asyncio.to_thread(hub.ready))
+        await asyncio.sleep(0.1)
+    await done
+    return answers

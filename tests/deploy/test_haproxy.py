@@ -2,7 +2,8 @@
 
 Partners keep signalling through the load balancer while each hub in turn
 gets SIGTERM (it drains: goaway, then closes) and comes back: every client
-ends up reconnected, and nothing is lost or seen twice. HAProxy comes from
+ends up reconnected, and nothing is lost or seen twice: with the hubs on
+one Valkey, and on the local Valkey Cluster. HAProxy comes from
 Debian's packages; where it is not installed, this test installs it
 (apt-get, as root), and it is skipped, saying why, only where that cannot
 be done.
@@ -18,6 +19,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -26,7 +28,7 @@ import pytest
 import heartline
 from heartline_protocol import Event
 from tests.support.couples import pair_up
-from tests.support.hubs import HubProcess
+from tests.support.hubs import HubProcess, hub_starter
 from tests.support.servers import free_port
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "haproxy" / "haproxy.cfg"
@@ -69,11 +71,26 @@ def loopback_config(tmp_path: Path, port: int, hub_ports: list[int]) -> Path:
     return path
 
 
-@pytest.fixture
-def balanced(
+@dataclass
+class Balanced:
+    url: str
+    """HAProxy's HTTP address."""
+    hubs: list[HubProcess]
+    start_hub: Callable[..., HubProcess]
+    """Starts a hub on the same engine (for a restart: ``port=`` an old hub's)."""
+
+
+@pytest.fixture(params=["valkey", "valkey-cluster"])
+def balanced(haproxy: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Balanced]:
+    """Two hubs on one Valkey or on the local cluster, and HAProxy in front of them."""
+    engine = request.getfixturevalue("cluster_url" if "cluster" in request.param else "redis_url")
+    with hub_starter(str(engine)) as start_hub:
+        yield from _behind_haproxy(haproxy, tmp_path, start_hub)
+
+
+def _behind_haproxy(
     haproxy: str, tmp_path: Path, start_hub: Callable[..., HubProcess]
-) -> Iterator[tuple[str, list[HubProcess]]]:
-    """Two hubs and HAProxy in front of them; the balancer's HTTP URL."""
+) -> Iterator[Balanced]:
     hubs = [start_hub(), start_hub()]
     port = free_port()
     config = loopback_config(tmp_path, port, [hub.port for hub in hubs])
@@ -82,7 +99,7 @@ def balanced(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_ready(url, proxy)
-        yield url, hubs
+        yield Balanced(url, hubs, start_hub)
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
@@ -105,11 +122,9 @@ def _wait_until_ready(url: str, proxy: subprocess.Popen[bytes]) -> None:
 
 
 async def test_partners_keep_signalling_while_each_hub_restarts_behind_haproxy(
-    http: aiohttp.ClientSession,
-    start_hub: Callable[..., HubProcess],
-    balanced: tuple[str, list[HubProcess]],
+    http: aiohttp.ClientSession, balanced: Balanced
 ) -> None:
-    url, hubs = balanced
+    url, hubs = balanced.url, balanced.hubs
     ws_url = url.replace("http://", "ws://") + "/v1/ws"
     couple = await pair_up(http, url)
     async with (
@@ -132,7 +147,7 @@ async def test_partners_keep_signalling_while_each_hub_restarts_behind_haproxy(
         for hub in hubs:
             await asyncio.sleep(0.5)
             assert await asyncio.to_thread(hub.terminate) == 0
-            start_hub(port=hub.port)
+            balanced.start_hub(port=hub.port)
         stored = await asyncio.wait_for(signalling, 120)
         version = max(event.seq for event in stored)
         await _until(lambda: a.state.version >= version and b.state.version >= version, 20)

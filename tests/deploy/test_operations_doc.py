@@ -22,7 +22,7 @@ def measured_inputs() -> list[str]:
 
 def test_every_measured_input_is_a_figure_of_benchmarks_md() -> None:
     figures = measured_inputs()
-    assert len(figures) == 7
+    assert len(figures) == 9
     missing = [figure for figure in figures if figure not in BENCHMARKS]
     assert missing == []
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from heartline_hub import decisions
 from heartline_hub.fanout import Fanout
 from heartline_hub.journal import Journal
 from heartline_hub.store import Store
+from heartline_hub.store.keys import PairKeys
 from heartline_protocol import CheckIn, CloseCode, ProtocolError
 from tests.support.pairs import new_pair
+from tests.support.servers import valkey_server
 
 ECHO_WAIT_S = 0.3
 """Long enough for a pub/sub echo over loopback, many times over."""
@@ -100,3 +104,61 @@ async def test_an_event_after_one_not_yet_seen_waits_for_the_echo(hub: Hub, stor
 
     assert listener.seen == []
     assert room.last_seq == 0
+
+
+@dataclass(eq=False)
+class Ended(Recorder):
+    """A listener that records how its session was ended instead of failing the test."""
+
+    ends: list[CloseCode] = field(default_factory=list)
+
+    def end(self, code: CloseCode, reason: str, error: ProtocolError | None = None) -> None:
+        del reason, error
+        self.ends.append(code)
+
+
+async def test_a_log_that_went_back_in_a_failover_sends_the_sessions_to_resume() -> None:
+    """A failover that lost the pair's last events: the log is shorter than what the
+    room forwarded, and its next events reuse those numbers. The room's sessions are
+    closed with 4004, to come back with a position ahead of the log (history_lost)."""
+    with valkey_server() as server:
+        url = str(server.connection_url)
+        store = Store.from_url(url, idempotency_ttl_ms=60_000, retention_ms=86_400_000)
+        journal = Journal(store)
+        fanout = Fanout(store, journal)
+        await fanout.start()
+        try:
+            pair_id, member = await new_pair(store)
+            listener = Ended()
+            room = await fanout.attach(pair_id, listener)
+            for _ in range(3):
+                await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+            await asyncio.sleep(ECHO_WAIT_S)
+            assert listener.seen == [1, 2, 3]
+
+            async with redis.Redis.from_url(url) as admin:
+                await lose_events_after(admin, pair_id, kept=1)
+                await admin.client_kill_filter(_type="pubsub")
+            async with asyncio.timeout(5):
+                while not listener.ends:
+                    await asyncio.sleep(0.02)
+
+            assert listener.ends == [CloseCode.UNAVAILABLE]
+            assert room.last_seq == 1
+            await Journal(store).record(pair_id, decisions.signal(member, "d", CheckIn()))
+            await asyncio.sleep(ECHO_WAIT_S)
+            assert listener.seen == [1, 2, 3, 2], "the reused number is forwarded, not dropped"
+        finally:
+            await fanout.stop()
+            await store.close()
+
+
+async def lose_events_after(admin: redis.Redis, pair_id: str, kept: int) -> None:
+    """Leave the pair as a replica that missed its last events would: a shorter log,
+    and the state as it was at ``kept`` (its version, here)."""
+    keys = PairKeys(pair_id)
+    survivors: Any = await admin.xrange(keys.log, max=f"{kept}-0")
+    await admin.delete(keys.log)
+    for entry, fields in survivors:
+        await admin.xadd(keys.log, fields, id=entry)
+    await admin.hset(keys.state, "version", kept)

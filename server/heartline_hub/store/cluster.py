@@ -28,23 +28,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
+import itertools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from redis import exceptions as redis_errors
 from redis.crc import key_slot
 
 from ..metrics import REDIS_REDIRECTIONS, REDIS_SLOT_MAP_READS
 from .address import Endpoint
 from .multiplex import Multiplexed, NotReplicated
-from .subscriber import Inbox, Push, Subscriber
+from .subscriber import Inbox, Push, Subscriber, SubscriptionRefused
 
 __all__ = ["ClusterPipes", "ClusterSubscriber", "routing_key"]
+
+log = structlog.get_logger(__name__)
 
 SLOTS = 16_384
 MAX_REDIRECTS = 8
 TRYAGAIN_PAUSE_S = 0.02
+REPAIR_DELAYS_S = (0.05, 0.1, 0.25, 0.5, 1.0)
+"""Pauses before each try to subscribe a lost primary's channels again, the last repeated."""
 SPLIT_SLOT_WAIT_S = 2.0
 """How long a command waits for a migrating slot whose keys it needs are on both sides."""
 REFRESH_MIN_INTERVAL_S = 0.1
@@ -103,19 +110,27 @@ class ClusterPipes:
         return outcomes
 
     async def execute_replicated(self, args: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:
-        reply, confirmed = await self._on_owner(
-            routing_key(args), [args, ("WAIT", replicas, wait_ms)]
-        )
-        if confirmed < replicas:
-            raise NotReplicated(
-                f"{confirmed} of {replicas} replicas confirmed the write within {wait_ms} ms"
-            )
+        [reply] = await self._on_owner(routing_key(args), [args], replicas, wait_ms)
         return reply
 
     async def ping(self) -> None:
-        """Whether the cluster answers: its map can be read and its slots are all served."""
-        self._stale = True
+        """Whether the cluster answers: a primary of the map does.
+
+        One primary down (until its replica takes over) leaves the hub ready:
+        the pairs of the other primaries are served, and a load balancer
+        that took every hub out would stop them too.
+        """
         await self._refresh_if_stale()
+        failure: Exception = redis_errors.ConnectionError("no primary in the slot map")
+        for primary in dict.fromkeys(owner for owner in self._owners if owner is not None):
+            try:
+                await self._connection(primary).ping()
+            except _UNREACHABLE as error:
+                failure = error
+                self._stale = True
+            else:
+                return
+        raise failure
 
     async def close(self) -> None:
         connections, self._connections = list(self._connections.values()), {}
@@ -135,8 +150,11 @@ class ClusterPipes:
 
     # Routing.
 
-    async def _on_owner(self, key: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` together to the owner of ``key``'s slot, following redirections.
+    async def _on_owner(
+        self, key: Any, commands: list[tuple[Any, ...]], replicas: int = 0, wait_ms: int = 0
+    ) -> list[Any]:
+        """Send ``commands`` together to the owner of ``key``'s slot, following redirections
+        (and confirmed by ``replicas`` of its replicas, see ``Multiplexed``).
 
         A slot that stays split (``TRYAGAIN``) or keeps moving past the limits
         fails as a timeout: unavailable for now, like a server that is away.
@@ -150,8 +168,12 @@ class ClusterPipes:
             target = asked or self._owner_of(slot)
             batch = [("ASKING",), *commands] if asked else commands
             asked = None
+            connection = self._connection(target)
             try:
-                replies = await self._connection(target).execute_many(batch)
+                if replicas:
+                    replies = await connection.execute_many_replicated(batch, replicas, wait_ms)
+                else:
+                    replies = await connection.execute_many(batch)
             except redis_errors.AskError as redirect:
                 redirects += 1
                 if redirects > MAX_REDIRECTS:
@@ -169,6 +191,8 @@ class ClusterPipes:
                     raise redis_errors.TimeoutError(f"slot {slot} is still migrating") from None
                 await asyncio.sleep(TRYAGAIN_PAUSE_S)
                 continue
+            except NotReplicated:
+                raise
             except _GIVE_UP as error:
                 self._notice(error)
                 raise
@@ -293,11 +317,19 @@ def _as_text(value: Any) -> str:
 class ClusterSubscriber:
     """Sharded pub/sub on a cluster: one subscribed connection per primary, one inbox.
 
-    Each channel is subscribed on the primary of its slot. When a slot moves
-    away, its node ends the subscriptions of its channels with an
-    ``sunsubscribe`` nobody asked for; that breaks the inbox like a lost
-    connection does, so the hub subscribes again where the slot is now and
-    catches up from the log.
+    Each channel is subscribed on the primary of its slot. A primary's
+    trouble costs only its own channels, so that one failing primary does
+    not stop the live feed of the others' pairs (nor make the hub unready):
+
+    - its connection is lost (it died, or stopped answering the idle PING);
+    - it refuses a subscription (``MOVED``: the slot is elsewhere now);
+    - it ends subscriptions nobody asked to end (``sunsubscribe``: the slot
+      moved away).
+
+    The channels concerned are subscribed again where the map, read anew,
+    puts them, retrying until they are. Each new confirmation reaches the
+    fan-out as a ``subscribe``, on which it catches the room up from the log
+    (fanout.py): what was published meanwhile is late, not lost.
     """
 
     def __init__(self, pipes: ClusterPipes, *, timeout_s: float, connect_timeout_s: float) -> None:
@@ -306,48 +338,107 @@ class ClusterSubscriber:
         self._connect_timeout_s = connect_timeout_s
         self._inbox = Inbox()
         self._nodes: dict[Endpoint, Subscriber] = {}
+        self._where: dict[str, Endpoint] = {}
+        """Every channel wanted, and the primary it was last subscribed on."""
+        self._orphans: set[str] = set()
+        """Channels to subscribe again, where their slot is now."""
         self._leaving: collections.Counter[bytes] = collections.Counter()
+        self._repairing: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def subscribe(self, channels: Sequence[str]) -> None:
-        await self._by_owner(channels, Subscriber.subscribe)
-
-    async def unsubscribe(self, channels: Sequence[str]) -> None:
-        self._leaving.update(channel.encode() for channel in channels)
-        await self._by_owner(channels, Subscriber.unsubscribe)
-
-    async def next_message(self, timeout: float) -> Push | None:
-        push = await self._inbox.next(timeout)
-        if push is None:
-            for node in self._nodes.values():
-                node.ping_soon()
-        elif push[0] == b"sunsubscribe":
-            self._check_asked(push[1])
-        return push
-
-    async def close(self) -> None:
-        nodes, self._nodes = list(self._nodes.values()), {}
-        for node in nodes:
-            await node.close()
-
-    def _check_asked(self, channel: bytes) -> None:
-        if self._leaving[channel] > 0:
-            self._leaving[channel] -= 1
-            return
-        self._pipes.invalidate()
-        self._inbox.fail(redis_errors.ConnectionError("a subscribed slot moved to another node"))
-        self._inbox.raise_if_gone()
-
-    async def _by_owner(
-        self,
-        channels: Sequence[str],
-        command: Callable[[Subscriber, Sequence[str]], Awaitable[None]],
-    ) -> None:
-        self._inbox.raise_if_gone()
+        """Ask for ``channels`` on their primaries; a primary away gets them later."""
         groups: dict[Endpoint, list[str]] = collections.defaultdict(list)
         for channel in channels:
             groups[await self._pipes.owner(channel)].append(channel)
         for owner, group in groups.items():
-            await command(self._node(owner), group)
+            self._where.update(dict.fromkeys(group, owner))
+            try:
+                await self._node(owner).subscribe(group)
+            except _UNREACHABLE:
+                self._orphan(group)
+
+    async def unsubscribe(self, channels: Sequence[str]) -> None:
+        for channel in channels:
+            self._orphans.discard(channel)
+            owner = self._where.pop(channel, None)
+            node = None if owner is None else self._nodes.get(owner)
+            if node is None:
+                continue
+            self._leaving[channel.encode()] += 1
+            with contextlib.suppress(*_UNREACHABLE):
+                await node.unsubscribe([channel])
+
+    async def next_message(self, timeout: float) -> Push | None:
+        push = await self._inbox.next(timeout)
+        if push is None:
+            for node in tuple(self._nodes.values()):
+                node.ping_soon()
+        elif push[0] == b"sunsubscribe" and not self._asked_to_leave(push[1]):
+            self._orphan([push[1].decode()])
+            return None
+        return push
+
+    def local_addresses(self) -> dict[Endpoint, str | None]:
+        """Each primary's subscribed connection, by its address as that primary sees it."""
+        return {endpoint: node.local_address for endpoint, node in self._nodes.items()}
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._repairing is not None:
+            self._repairing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repairing
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for node in nodes:
+            await node.close()
+
+    # Losing channels, and getting them back.
+
+    def _asked_to_leave(self, channel: bytes) -> bool:
+        if self._leaving[channel] <= 0:
+            return False
+        self._leaving[channel] -= 1
+        return True
+
+    def _failed(self, endpoint: Endpoint, error: Exception) -> None:
+        """A node's subscriber failed: its channels (or a refused slot's) are orphans."""
+        if self._closed:
+            return
+        if isinstance(error, SubscriptionRefused) and isinstance(
+            error.answer, redis_errors.MovedError
+        ):
+            slot = error.answer.slot_id
+            lost = [
+                channel
+                for channel, owner in self._where.items()
+                if owner == endpoint and key_slot(channel.encode()) == slot
+            ]
+        else:
+            self._nodes.pop(endpoint, None)
+            lost = [channel for channel, owner in self._where.items() if owner == endpoint]
+        log.warning("pubsub_node_failed", node=endpoint.name, error=str(error), channels=len(lost))
+        self._orphan(lost)
+
+    def _orphan(self, channels: Sequence[str]) -> None:
+        self._orphans.update(channel for channel in channels if channel in self._where)
+        self._pipes.invalidate()
+        if self._orphans and (self._repairing is None or self._repairing.done()):
+            self._repairing = asyncio.get_running_loop().create_task(self._repair())
+
+    async def _repair(self) -> None:
+        """Subscribe the orphans where the map puts them now, until every one is."""
+        for delay in itertools.chain(REPAIR_DELAYS_S, itertools.repeat(REPAIR_DELAYS_S[-1])):
+            await asyncio.sleep(delay)
+            orphans = [channel for channel in self._orphans if channel in self._where]
+            self._orphans.clear()
+            try:
+                await self.subscribe(orphans)
+            except (redis_errors.RedisError, OSError) as error:
+                log.warning("pubsub_repair_failed", error=str(error), channels=len(orphans))
+                self._orphans.update(orphans)
+            if not self._orphans:
+                return
 
     def _node(self, endpoint: Endpoint) -> Subscriber:
         node = self._nodes.get(endpoint)
@@ -358,5 +449,6 @@ class ClusterSubscriber:
                 connect_timeout_s=self._connect_timeout_s,
                 inbox=self._inbox,
                 sharded=True,
+                on_failure=functools.partial(self._failed, endpoint),
             )
         return node

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import exceptions as redis_errors
 
 from .address import Endpoint
-from .multiplex import Multiplexed
+from .multiplex import Multiplexed, typed_error
 
-__all__ = ["PUSH_KINDS", "Inbox", "Push", "Subscriber"]
+__all__ = ["PUSH_KINDS", "Inbox", "Push", "Subscriber", "SubscriptionRefused"]
 
 PUSH_KINDS = frozenset(
     {b"message", b"subscribe", b"unsubscribe", b"smessage", b"ssubscribe", b"sunsubscribe"}
@@ -34,6 +34,14 @@ PUSH_KINDS = frozenset(
 
 Push = tuple[bytes, bytes, Any]
 """``(kind, channel, payload)``: payload is the message, or the count of channels."""
+
+
+class SubscriptionRefused(redis_errors.ConnectionError):
+    """The server refused a (un)subscription; ``answer`` says why (``MovedError``: a moved slot)."""
+
+    def __init__(self, answer: redis_errors.RedisError) -> None:
+        super().__init__(f"subscription refused: {answer}")
+        self.answer = answer
 
 
 class Inbox:
@@ -95,7 +103,9 @@ class Subscriber(Multiplexed):
 
     ``sharded`` uses sharded pub/sub (``SSUBSCRIBE``, a cluster's), one command
     per channel since one command may only name channels of one slot. Several
-    subscribers may share one :class:`Inbox` (a cluster's nodes).
+    subscribers may share one :class:`Inbox` (a cluster's nodes); a failure
+    (the connection lost, a subscription refused) goes to ``on_failure``,
+    which by default breaks the inbox.
     """
 
     def __init__(
@@ -106,10 +116,12 @@ class Subscriber(Multiplexed):
         connect_timeout_s: float,
         inbox: Inbox | None = None,
         sharded: bool = False,
+        on_failure: Callable[[Exception], None] | None = None,
     ) -> None:
         super().__init__(endpoint, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
         self.inbox = Inbox() if inbox is None else inbox
         self._sharded = sharded
+        self._on_failure = self.inbox.fail if on_failure is None else on_failure
 
     async def subscribe(self, channels: Sequence[str]) -> None:
         """Ask for ``channels``; each confirmation arrives as a ``(s)subscribe`` push."""
@@ -138,13 +150,13 @@ class Subscriber(Multiplexed):
             self.inbox.put((reply[0], reply[1], reply[-1]))
         elif isinstance(reply, redis_errors.ResponseError) and not self._pending:
             # A refused (un)subscription (a moved slot): nothing waits for its answer.
-            self.inbox.fail(redis_errors.ConnectionError(f"subscription refused: {reply}"))
+            self._on_failure(SubscriptionRefused(typed_error(reply)))
         else:
             super().resolve_next(reply)
 
     def lost(self, exc: Exception | None) -> None:
         super().lost(exc)
-        self.inbox.fail(redis_errors.ConnectionError("pub/sub connection lost"))
+        self._on_failure(redis_errors.ConnectionError("pub/sub connection lost"))
 
     # Helpers.
 

