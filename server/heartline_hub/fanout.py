@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -32,7 +33,9 @@ __all__ = ["Fanout", "Listener", "Room"]
 log = structlog.get_logger(__name__)
 
 HEAL_BATCH = 500
-CATCH_UP_INTERVAL_S = 5.0
+CATCH_UP_CYCLE_S = 30.0
+"""How often each room's version is read, to heal a lost last event of a quiet pair."""
+CATCH_UP_TICK_S = 1.0
 RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -251,24 +254,38 @@ class Fanout:
             log.info("fanout_healed", pair=room.pair_id, through=room.last_seq)
 
     async def _catch_up(self) -> None:
-        """Heal rooms whose last event was lost on a quiet pair (no later event shows the gap)."""
+        """Heal rooms whose last event was lost on a quiet pair (no later event shows the gap).
+
+        Every room's version is read once per ``CATCH_UP_CYCLE_S``, a slice
+        each second: reading them all at once (thousands of commands, their
+        replies and the comparisons in one stretch) held the hub's core for
+        tens of milliseconds every few seconds, which showed as bursts of
+        late deliveries under load.
+        """
+        cursor = 0
         while True:
-            await asyncio.sleep(CATCH_UP_INTERVAL_S)
+            await asyncio.sleep(CATCH_UP_TICK_S)
             rooms = [room for room in self.rooms if room.subscribed.done()]
             if not rooms or not self.connected.is_set():
                 continue
-            # Events forwarded while the versions are read are newer than the read.
-            forwarded = [room.last_seq for room in rooms]
-            try:
-                versions = await self._store.versions([room.pair_id for room in rooms])
-                for room, version, before in zip(rooms, versions, forwarded, strict=True):
-                    if version > room.last_seq:
-                        async with room.lock:
-                            await self._heal(room, version)
-                    elif 0 < version < before:
-                        self._rewound(room, version)
-            except StoreUnavailable as error:
-                log.warning("catch_up_failed", error=str(error))
+            share = math.ceil(len(rooms) * CATCH_UP_TICK_S / CATCH_UP_CYCLE_S)
+            cursor = cursor % len(rooms)
+            await self._check_versions(rooms[cursor : cursor + share])
+            cursor += share
+
+    async def _check_versions(self, rooms: list[Room]) -> None:
+        # Events forwarded while the versions are read are newer than the read.
+        forwarded = [room.last_seq for room in rooms]
+        try:
+            versions = await self._store.versions([room.pair_id for room in rooms])
+            for room, version, before in zip(rooms, versions, forwarded, strict=True):
+                if version > room.last_seq:
+                    async with room.lock:
+                        await self._heal(room, version)
+                elif 0 < version < before:
+                    self._rewound(room, version)
+        except StoreUnavailable as error:
+            log.warning("catch_up_failed", error=str(error))
 
 
 def _forwarded_already(room: Room, payload: bytes) -> bool:

@@ -15,9 +15,10 @@ import pytest
 import redis.asyncio as redis
 
 from heartline_hub import decisions
+from heartline_hub import fanout as fanout_module
 from heartline_hub.fanout import Fanout
 from heartline_hub.journal import Journal
-from heartline_hub.store import Store
+from heartline_hub.store import Store, StoreUnavailable
 from heartline_hub.store.keys import PairKeys
 from heartline_protocol import CheckIn, CloseCode, ProtocolError
 from tests.support.pairs import new_pair
@@ -162,3 +163,29 @@ async def lose_events_after(admin: redis.Redis, pair_id: str, kept: int) -> None
     for entry, fields in survivors:
         await admin.xadd(keys.log, fields, id=entry)
     await admin.hset(keys.state, "version", kept)
+
+
+async def test_a_stored_event_pubsub_never_carried_reaches_the_room_by_the_catch_up(
+    hub: Hub, store: Store, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet pair's last event, stored but never published (here: a write no replica
+    confirmed, which the hub does not fan out), is found by the catch-up's version check."""
+    monkeypatch.setattr(fanout_module, "CATCH_UP_CYCLE_S", 1.0)
+    monkeypatch.setattr(fanout_module, "CATCH_UP_TICK_S", 0.1)
+    pair_id, member = await new_pair(store)
+    listener = Recorder()
+    await hub.fanout.attach(pair_id, listener)
+    unconfirmed = Store.from_url(
+        redis_url, idempotency_ttl_ms=60_000, retention_ms=86_400_000, wait_replicas=1, wait_ms=10
+    )
+    try:
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await Journal(unconfirmed).record(pair_id, decisions.signal(member, "d", CheckIn()))
+    finally:
+        await unconfirmed.close()
+    await asyncio.sleep(ECHO_WAIT_S)
+    assert listener.seen == [], "not fanned out"
+
+    async with asyncio.timeout(3):
+        while listener.seen != [1]:
+            await asyncio.sleep(0.05)
