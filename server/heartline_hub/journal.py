@@ -167,11 +167,28 @@ class Journal:
                 self.on_stored(pair_id, event.seq, frame)
             return Recorded(event, frame)
         if isinstance(outcome, Duplicate):
-            return _replay(outcome.record, idempotency)
+            replayed = _replay(outcome.record, idempotency)
+            if self._store.confirms_writes:
+                await self._fan_out_again(pair_id, replayed)
+            return replayed
         if isinstance(outcome, Gone):
             self.forget(pair_id)
             raise PairGone(pair_id)
         return None
+
+    async def _fan_out_again(self, pair_id: str, replayed: Recorded) -> None:
+        """Publish a resent signal's event again when writes wait for replicas.
+
+        Its first answer may have been ``unavailable`` (no replica confirmed
+        it in time), and then it was never published: without this, the
+        partner would see it only at the pair's next event or at the
+        fan-out's catch-up. Hubs that already forwarded it drop it by its
+        sequence number.
+        """
+        event = replayed.event
+        await self._store.publish_event(pair_id, event.seq, event.at, replayed.frame)
+        if self.on_stored is not None:
+            self.on_stored(pair_id, event.seq, replayed.frame)
 
     def observe(self, pair_id: str, seq: int, frame: bytes) -> None:
         """Fold an event stored by anyone (from fan-out) into the cached snapshot.

@@ -14,6 +14,8 @@ from heartline_hub.store import (
     AppendOutcome,
     AppendRequest,
     Store,
+    StoreUnavailable,
+    Subscription,
 )
 from heartline_protocol import CheckIn, ErrorCode, ImBack, ProtocolError, decode_from_hub
 from tests.support.pairs import new_pair
@@ -139,3 +141,45 @@ async def test_the_echo_of_its_own_event_arriving_first_is_not_decoded_again(
         assert (cached.version, cached.state) == (3, stored.state)
     finally:
         await store.close()
+
+
+async def test_a_resent_signal_no_replica_confirmed_is_fanned_out_once_confirmed(
+    cluster_url: str,
+) -> None:
+    """Unconfirmed, the event is stored but not published; its resend, confirmed, is."""
+    kept = {"idempotency_ttl_ms": 60_000, "retention_ms": 86_400_000}
+    strict = Store.from_url(cluster_url, **kept, wait_replicas=2, wait_ms=20)
+    confirming = Store.from_url(cluster_url, **kept, wait_replicas=1, wait_ms=1000)
+    subscription = confirming.subscription()
+    try:
+        pair_id, member = await new_pair(confirming)
+        await subscription.subscribe([pair_id])
+        assert (await _next_message(subscription))[0] == "subscribe"
+        key = Idempotency.of("d", "c-1", b"check_in")
+        with pytest.raises(StoreUnavailable, match="1 of 2 replicas"):
+            await Journal(strict).record(
+                pair_id, decisions.signal(member, "d", CheckIn()), idempotency=key
+            )
+        assert await subscription.next_message(timeout=0.3) is None
+
+        resent = await Journal(confirming).record(
+            pair_id, decisions.signal(member, "d", CheckIn()), idempotency=key
+        )
+
+        assert resent is not None
+        assert resent.replayed
+        kind, pair, payload = await _next_message(subscription)
+        assert (kind, pair) == ("message", pair_id)
+        assert payload.startswith(b"e1:")
+        assert payload.endswith(resent.frame)
+    finally:
+        await subscription.close()
+        await strict.close()
+        await confirming.close()
+
+
+async def _next_message(subscription: Subscription) -> tuple[str, str, bytes]:
+    async with asyncio.timeout(5):
+        while (message := await subscription.next_message(timeout=0.25)) is None:
+            pass
+        return message

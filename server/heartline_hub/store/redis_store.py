@@ -525,13 +525,23 @@ class Store:
         )
         outcome = _append_outcome(reply)
         if durable and isinstance(outcome, Appended):
-            await self._publish_event(keys, outcome.seq, request)
+            await self._publish_event(keys, outcome.seq, request.time, request.frame)
         return outcome
 
-    async def _publish_event(self, keys: PairKeys, seq: int, request: AppendRequest) -> None:
+    @property
+    def confirms_writes(self) -> bool:
+        """Whether signals wait for replicas (and are published by the hub, not the script)."""
+        return self._wait_replicas > 0
+
+    @_translating_errors
+    async def publish_event(self, pair_id: str, seq: int, at: int, frame: bytes) -> None:
+        """Publish a stored event (again) for live fan-out; receivers drop repeats by seq."""
+        await self._publish_event(PairKeys(pair_id), seq, at, frame)
+
+    async def _publish_event(self, keys: PairKeys, seq: int, at: int, frame: bytes) -> None:
         """Publish an event once replicas confirmed it: no hub forwards an event a
         failover could still take back (what append.lua publishes otherwise)."""
-        message = b"e%d:%d:%s" % (seq, request.time, request.frame)
+        message = b"e%d:%d:%s" % (seq, at, frame)
         await self._hot.execute(self._publish, keys.channel, message)
 
     @_translating_errors
