@@ -19,47 +19,10 @@ import json
 import os
 import statistics
 from collections.abc import Sequence
-from contextlib import ExitStack
 from typing import Any
 
-from tests.support.cluster import LocalCluster, valkey_cluster
-
-from .run import LOAD_CORE, Stack, measure, on_fresh_stack
-
-
-class ClusterStack(Stack):
-    """A hub on a local Valkey Cluster; the cluster's nodes pinned to the load core."""
-
-    def __init__(self, wait_replicas: int) -> None:
-        super().__init__(persistence=False, hub_flags=[f"--redis-wait-replicas={wait_replicas}"])
-        self._cluster_stack = ExitStack()
-        self.cluster: LocalCluster | None = None
-
-    @property
-    def redis_url(self) -> str:
-        assert self.cluster is not None
-        seeds = ",".join(f"127.0.0.1:{node.port}" for node in self.cluster.primaries)
-        return f"redis+cluster://{seeds}"
-
-    @property
-    def valkey_pid(self) -> int:
-        """The first primary's: the CPU figure of Valkey is one node's of six."""
-        assert self.cluster is not None
-        return _pid(self.cluster.primaries[0])
-
-    def start_redis(self) -> None:
-        self.cluster = self._cluster_stack.enter_context(valkey_cluster())
-        for node in self.cluster.nodes:
-            os.sched_setaffinity(_pid(node), {LOAD_CORE})
-
-    def stop_redis(self) -> None:
-        self._cluster_stack.close()
-
-
-def _pid(node: Any) -> int:
-    process = node.server._process
-    assert process is not None
-    return int(process.pid)
+from .cluster_stack import ClusterStack
+from .run import measure, on_fresh_stack
 
 
 def main(argv: Sequence[str] | None = None) -> None:

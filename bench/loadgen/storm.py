@@ -1,6 +1,6 @@
 """Reconnect storm: thousands of devices drop at once and come back with their resume positions.
 
-    python -m bench.loadgen.storm [--pairs 5000] [--rate 500] [--before 5] [--after 15]
+    python -m bench.loadgen.storm [--pairs 5000] [--rate 500] [--before 5] [--after 15] [--cluster]
 
 ``--pairs`` fresh pairs; both members connect (at most 200 handshakes in
 flight). The first members stay connected throughout and send signals at
@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -51,6 +50,7 @@ from heartline_protocol import (
     encode,
 )
 
+from .cluster_stack import ClusterStack, admin_client
 from .run import Stack, create_pairs, on_fresh_stack, percentiles
 
 __all__ = ["main"]
@@ -176,7 +176,7 @@ def latency_by_phase(sends: Sends, cut_at: float, back_at: float) -> dict[str, A
 
 
 async def stored_versions(devices: list[Device], redis_url: str) -> list[int]:
-    client: Any = redis.Redis.from_url(redis_url)
+    client: Any = admin_client(redis_url)
     try:
         async with client.pipeline(transaction=False) as pipe:
             for device in devices:
@@ -237,8 +237,8 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     cut_at, all_back_at = await storm(leavers, url)
     readers += [asyncio.ensure_future(listen(d, None)) for d in leavers]
     await sending
-    settled_s = await settle(leavers, stack.valkey.connection_url)
-    checked = await check_against_log(leavers, stack.valkey.connection_url)
+    settled_s = await settle(leavers, stack.redis_url)
+    checked = await check_against_log(leavers, stack.redis_url)
     for device in stayers + leavers:
         assert device.ws is not None
         await device.ws.close()
@@ -265,8 +265,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--before", type=float, default=5.0)
     parser.add_argument("--after", type=float, default=15.0)
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the hub on a local Valkey Cluster (3 primaries, 3 replicas) instead of one Valkey",
+    )
     args = parser.parse_args(argv)
-    result = on_fresh_stack(Stack(persistence=True), functools.partial(run, args))
+    stack = ClusterStack(wait_replicas=0) if args.cluster else Stack(persistence=True)
+    result = on_fresh_stack(stack, functools.partial(run, args))
     print(json.dumps(result))
     print(
         f"{result['devices_cut']} devices cut at once: all back in {result['all_back_s']} s "

@@ -6,8 +6,9 @@ and live fan-out. Multi-key changes of a pair are Lua scripts from ``lua/``
 beside this file; key names come from ``keys.py``. Redis failures surface as
 :class:`StoreUnavailable`, so no other module needs to know redis-py.
 
-What every signal needs (append, load, the pair's timers, versions) goes over
-the pipelined connection of ``multiplex.py``; the rest over redis-py's pool.
+What every signal and every connection needs (append, load, the pair's
+timers, versions; the token, presence) goes over the pipelined connection of
+``multiplex.py``; the rest over redis-py's pool.
 
 On a Redis Cluster (a ``redis+cluster://`` URL, see ``address.py``) the same
 code runs: the hot path on one pipelined connection per primary
@@ -231,7 +232,7 @@ class Store:
         self._append = Script(_script("append"))
         self._create_pair = client.register_script(_script("create_pair"))
         self._join_pair = client.register_script(_script("join_pair"))
-        self._set_online = client.register_script(_script("set_online"))
+        self._set_online = Script(_script("set_online"))
         self._claim_timers = Script(_script("claim_timers"))
         self._clear_hub = client.register_script(_script("clear_hub"))
         self._lease = client.register_script(_script("lease"))
@@ -286,7 +287,7 @@ class Store:
 
     @_translating_errors
     async def token(self, token_hash: str) -> TokenRecord | None:
-        data = await self._redis.get(token_key(token_hash))
+        data = await self._hot.execute("GET", token_key(token_hash))
         return None if data is None else TokenRecord.unpack(data)
 
     @_translating_errors
@@ -565,13 +566,13 @@ class Store:
     async def _change_online(self, pair_id: str, connection: Connection, mode: str) -> None:
         keys = PairKeys(pair_id)
         await self._set_online(
-            keys=[keys.online, keys.state], args=[connection.field, connection.hub, mode]
+            self._hot, keys=[keys.online, keys.state], args=[connection.field, connection.hub, mode]
         )
 
     @_translating_errors
     async def online_members(self, pair_id: str) -> set[str]:
         """Members with at least one device connected to some hub."""
-        fields = await self._redis.hkeys(PairKeys(pair_id).online)
+        fields = await self._hot.execute("HKEYS", PairKeys(pair_id).online)
         return {name.decode().partition(":")[0] for name in fields}
 
     # Hubs: who is alive, and cleaning up after one that died.
@@ -600,10 +601,7 @@ class Store:
 
     @_translating_errors
     async def track_hub_pair(self, hub_id: str, pair_id: str, *, present: bool) -> None:
-        if present:
-            await self._redis.sadd(hub_pairs_key(hub_id), pair_id)
-        else:
-            await self._redis.srem(hub_pairs_key(hub_id), pair_id)
+        await self._hot.execute("SADD" if present else "SREM", hub_pairs_key(hub_id), pair_id)
 
     @_translating_errors
     async def hub_pairs(self, hub_id: str) -> list[str]:
