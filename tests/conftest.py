@@ -32,9 +32,8 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="session")
 def cluster_url(local_cluster: LocalCluster) -> str:
-    """The hub's address of the local cluster: two of its primaries as seeds."""
-    seeds = ",".join(f"127.0.0.1:{node.port}" for node in local_cluster.primaries[:2])
-    return f"redis+cluster://{seeds}"
+    """The hub's address of the local cluster: its primaries as seeds."""
+    return local_cluster.hub_url
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,11 @@ import os
 from contextlib import ExitStack
 from typing import Any
 
-import redis.asyncio as redis
-
 from tests.support.cluster import LocalCluster, valkey_cluster
 
 from .run import LOAD_CORE, Stack
 
-__all__ = ["ClusterStack", "admin_client"]
+__all__ = ["ClusterStack"]
 
 
 class ClusterStack(Stack):
@@ -33,8 +31,7 @@ class ClusterStack(Stack):
     @property
     def redis_url(self) -> str:
         assert self.cluster is not None
-        seeds = ",".join(f"127.0.0.1:{node.port}" for node in self.cluster.primaries)
-        return f"redis+cluster://{seeds}"
+        return self.cluster.hub_url
 
     @property
     def valkey_pid(self) -> int:
@@ -55,11 +52,3 @@ def _pid(node: Any) -> int:
     process = node.server._process
     assert process is not None
     return int(process.pid)
-
-
-def admin_client(url: str) -> Any:
-    """A redis-py client of a stack's Redis, one server or a cluster's seeds."""
-    if url.startswith("redis+cluster://"):
-        host, _, port = url.removeprefix("redis+cluster://").split(",")[0].partition(":")
-        return redis.RedisCluster(host=host, port=int(port))
-    return redis.Redis.from_url(url)

@@ -49,8 +49,9 @@ from heartline_protocol import (
     decode_from_hub,
     encode,
 )
+from tests.support.cluster import admin_client
 
-from .cluster_stack import ClusterStack, admin_client
+from .cluster_stack import ClusterStack
 from .run import Stack, create_pairs, on_fresh_stack, percentiles
 
 __all__ = ["main"]

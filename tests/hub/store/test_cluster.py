@@ -22,7 +22,7 @@ from heartline_hub.store.keys import timer_shard_key
 from heartline_hub.store.multiplex import NotReplicated
 from heartline_hub.store.subscriber import Push
 from heartline_protocol import CheckIn, encode
-from tests.support.cluster import LocalCluster
+from tests.support.cluster import LocalCluster, owner_of_slot, slot_of
 
 from .test_redis_store import Pair, device_of, now_ms
 
@@ -47,10 +47,8 @@ def keys_on_every_primary(cluster: LocalCluster, count: int = 30) -> list[str]:
 
 
 def owner_port(cluster: LocalCluster, key: str) -> int:
-    """The port of the primary serving ``key``, as assigned by the fixture (thirds)."""
-    third = 16_384 // len(cluster.primaries)
-    index = min(key_slot(key.encode()) // third, len(cluster.primaries) - 1)
-    return cluster.primaries[index].port
+    """The port of the primary serving ``key``."""
+    return owner_of_slot(cluster, slot_of(key)).port
 
 
 def test_a_command_is_routed_by_its_key_or_its_scripts_first_key() -> None:
@@ -100,13 +98,7 @@ async def test_sharded_pubsub_hears_channels_on_every_primary(
     pipes: ClusterPipes, local_cluster: LocalCluster
 ) -> None:
     channels = keys_on_every_primary(local_cluster, count=12)
-    subscriber = ClusterSubscriber(pipes, timeout_s=5.0, connect_timeout_s=2.0)
-    try:
-        await subscriber.subscribe(channels)
-        confirmed = [await next_push(subscriber) for _ in channels]
-        assert sorted(channel for _, channel, _ in confirmed) == sorted(
-            channel.encode() for channel in channels
-        )
+    async with subscribed(pipes, channels) as subscriber:
         for channel in channels:
             await pipes.execute("SPUBLISH", channel, b"hello " + channel.encode())
         heard = [await next_push(subscriber) for _ in channels]
@@ -118,6 +110,19 @@ async def test_sharded_pubsub_hears_channels_on_every_primary(
         await subscriber.unsubscribe(channels[:1])
         left = await next_push(subscriber)
         assert left[:2] == (b"sunsubscribe", channels[0].encode()), "asked for: not a moved slot"
+
+
+@asynccontextmanager
+async def subscribed(pipes: ClusterPipes, channels: list[str]) -> AsyncIterator[ClusterSubscriber]:
+    """A sharded subscription to ``channels``, each confirmed; closed after."""
+    subscriber = ClusterSubscriber(pipes, timeout_s=5.0, connect_timeout_s=2.0)
+    try:
+        await subscriber.subscribe(channels)
+        confirmed = [await next_push(subscriber) for _ in channels]
+        assert sorted(channel for _, channel, _ in confirmed) == sorted(
+            channel.encode() for channel in channels
+        )
+        yield subscriber
     finally:
         await subscriber.close()
 
@@ -231,10 +236,7 @@ async def test_a_lost_primary_connection_costs_only_its_channels_which_come_back
     pipes: ClusterPipes, local_cluster: LocalCluster
 ) -> None:
     channels = keys_on_every_primary(local_cluster, count=6)
-    subscriber = ClusterSubscriber(pipes, timeout_s=5.0, connect_timeout_s=2.0)
-    try:
-        await subscriber.subscribe(channels)
-        assert len([await next_push(subscriber) for _ in channels]) == len(channels)
+    async with subscribed(pipes, channels) as subscriber:
         victim = local_cluster.primaries[0]
         cut = [ch for ch in channels if owner_port(local_cluster, ch) == victim.port]
         [address] = [a for e, a in subscriber.local_addresses().items() if e.port == victim.port]
@@ -250,5 +252,3 @@ async def test_a_lost_primary_connection_costs_only_its_channels_which_come_back
             await pipes.execute("SPUBLISH", channel, b"after")
         heard = [await next_push(subscriber) for _ in channels]
         assert sorted(channel for _, channel, _ in heard) == sorted(c.encode() for c in channels)
-    finally:
-        await subscriber.close()
