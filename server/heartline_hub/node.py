@@ -37,9 +37,7 @@ class Node:
         self.limits = settings.limits
         """Built once: every frame a client sends is checked against them."""
         self.store = store
-        self.hub_id = (
-            settings.hub_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
-        )
+        self.hub_id = settings.hub_id or _default_hub_id()
         self.journal = Journal(store)
         self.fanout = Fanout(store, self.journal)
         self.journal.on_stored = self.fanout.deliver_local

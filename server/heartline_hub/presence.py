@@ -12,6 +12,12 @@ A hub that dies cannot unmark its devices. So every hub keeps an alive key
 with a short expiry and records the pairs it serves; the :class:`Keeper` of
 each hub renews its own key and, when another hub's key has expired, one
 surviving hub unmarks the dead hub's devices and reconciles those members.
+
+A live hub can miss its renewals too: a Redis failover takes seconds, a
+process can be frozen. Its devices are then swept although still connected.
+So a hub that finds its own key lapsed marks every open connection online
+again, once no sweep of it is running (a sweep that started later would undo
+it: the sweeper checks, after its claim, that the hub is still dead).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ log = structlog.get_logger(__name__)
 ALIVE_EVERY_S = 1.0
 ALIVE_TTL_MS = 4_000
 SWEEP_CLAIM_MS = 30_000
+RESTORE_BATCH = 200
+"""Connections marked online again at a time after this hub was presumed dead."""
 
 
 async def announce(node: Node, identity: TokenRecord, session_id: str, *, online: bool) -> None:
@@ -74,6 +82,9 @@ class Keeper:
     def __init__(self, node: Node) -> None:
         self._node = node
         self._task: asyncio.Task[None] | None = None
+        self._restoring: asyncio.Task[None] | None = None
+        self._renewed_once = False
+        self._presumed_dead = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -81,22 +92,56 @@ class Keeper:
     async def stop(self) -> None:
         """Stop renewing; a hub that stops cleanly has unmarked its devices already."""
         await cancel_and_wait(self._task)
+        await cancel_and_wait(self._restoring)
         with contextlib.suppress(StoreUnavailable):
             await self._node.store.forget_hub(self._node.hub_id)
 
     async def _run(self) -> None:
         while True:
             try:
-                await self._node.store.keep_hub_alive(self._node.hub_id, ALIVE_TTL_MS)
+                await self._renew()
                 for hub in await self._node.store.dead_hubs():
                     await self._sweep(hub)
             except StoreUnavailable as error:
                 log.warning("presence_keeper_unavailable", error=str(error))
             await asyncio.sleep(ALIVE_EVERY_S)
 
+    async def _renew(self) -> None:
+        store, hub_id = self._node.store, self._node.hub_id
+        held = await store.keep_hub_alive(hub_id, ALIVE_TTL_MS)
+        if self._renewed_once and not held:
+            log.warning("hub_alive_lapsed", hub=hub_id, ttl_ms=ALIVE_TTL_MS)
+            self._presumed_dead = True
+        self._renewed_once = True
+        restoring = self._restoring is not None and not self._restoring.done()
+        if self._presumed_dead and not restoring and not await store.sweeping(hub_id):
+            self._presumed_dead = False
+            self._restoring = asyncio.get_running_loop().create_task(self._restore())
+
+    async def _restore(self) -> None:
+        """Mark this hub's open connections online again, a batch at a time.
+
+        In a task of its own: with thousands of connections it takes longer
+        than the alive key lasts, and the renewals must go on meanwhile.
+        """
+        sessions = tuple(self._node.sessions)
+        for start in range(0, len(sessions), RESTORE_BATCH):
+            batch = sessions[start : start + RESTORE_BATCH]
+            outcomes = await asyncio.gather(
+                *(session.restore_presence() for session in batch), return_exceptions=True
+            )
+            failed = [error for error in outcomes if isinstance(error, Exception)]
+            if failed:
+                log.warning("presence_restore_failed", error=repr(failed[0]), sessions=len(failed))
+                self._presumed_dead = True
+        log.info("presence_restored", sessions=len(sessions), presumed_dead=self._presumed_dead)
+
     async def _sweep(self, hub: str) -> None:
         store = self._node.store
         if hub == self._node.hub_id or not await store.claim_sweep(hub, SWEEP_CLAIM_MS):
+            return
+        if await store.hub_alive(hub):
+            await store.release_sweep(hub)
             return
         pairs = await store.hub_pairs(hub)
         for pair in pairs:

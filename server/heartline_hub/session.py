@@ -292,6 +292,18 @@ class Session:
         except PairGone:
             self.end(CloseCode.UNPAIRED, "unpaired")
 
+    async def restore_presence(self) -> None:
+        """Mark this open connection online again: another hub may have swept it as dead.
+
+        Raises ``StoreUnavailable``, for the caller to try again later.
+        """
+        if self.state is not SessionState.OPEN:
+            return
+        try:
+            await self._announce_presence(online=True)
+        except PairGone:
+            self.end(CloseCode.UNPAIRED, "unpaired")
+
     async def _welcome(self, snapshot: PairSnapshot, resume: Position | None) -> None:
         assert self.identity is not None
         position = Position(snapshot.version, snapshot.epoch)

@@ -1,7 +1,9 @@
 """B sees whether A is around: online while a device of A is connected, offline after.
 
 Even when the hub A's phone was on dies without a word, B does not keep
-seeing A online: a surviving hub notices and records A going offline.
+seeing A online: a surviving hub notices and records A going offline. And a
+hub that was only frozen, long enough to be taken for dead, puts its devices
+back online when it thaws.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from heartline_protocol import CheckIn, Event, Presence
 from tests.support.couples import pair_up
 from tests.support.devices import Device
 from tests.support.hubs import HubProcess
+from tests.support.traffic import until_answered
 
 
 async def test_presence_follows_the_last_device(
@@ -73,6 +76,35 @@ async def test_a_member_on_a_hub_that_dies_goes_offline(
     assert left.body == Presence(online=False)
     await a_phone.ws.close()
     await b_phone.close()
+
+
+async def test_a_member_on_a_hub_that_froze_past_its_lease_comes_back_online(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    frozen, survivor = start_hub(), start_hub()
+    couple = await pair_up(http, survivor.url)
+    b_phone = await Device.connect(http, survivor.ws_url, couple.b.token)
+    a_phone = await Device.connect(http, frozen.ws_url, couple.a.token)
+    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+
+    frozen.pause()
+    try:
+        swept = await _presence_of(b_phone, couple.a.member, timeout=8)
+    finally:
+        frozen.resume()
+    assert swept.body == Presence(online=False), "the survivor took the silent hub for dead"
+    back = await _presence_of(b_phone, couple.a.member, timeout=5)
+    assert back.body == Presence(online=True), "the hub thawed and put A's phone back online"
+    assert "hub_alive_lapsed" in frozen.logs()
+
+    still_there = await until_answered(a_phone, "never-left")
+    assert (await b_phone.next_event("check_in")).seq == still_there.seq
+    later = await Device.connect(http, survivor.ws_url, couple.b.token)
+    a_state = later.welcome.state.member(couple.a.member)
+    assert a_state is not None
+    assert a_state.online
+    for device in (a_phone, b_phone, later):
+        await device.close()
 
 
 async def _presence_of(device: Device, member: str, timeout: float = 5) -> Event:

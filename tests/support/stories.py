@@ -31,20 +31,35 @@ def since(started: float) -> float:
 async def read_log(device: Device, after: int = 0) -> list[Event]:
     """The pair's whole stored log after ``after``, read page by page with ``sync``.
 
-    Use a device of its own on a quiet pair: the events of each page are the
-    ones that arrive between the ``sync`` and its ``result`` (frames the device
-    had kept before are left alone), and they must be exactly
-    ``after + 1 .. last``, in order.
+    Use a device of its own: the events of each page are the ones that arrive
+    between the ``sync`` and its ``result`` (frames the device had kept before
+    are left alone), and they must be exactly ``after + 1 .. last``, in order.
+    A live event can arrive among them (a presence change the device's own
+    connection made): its copy in the page is the same frame, and the page is
+    read from each event's last copy.
     """
     log: list[Event] = []
     while True:
-        page, result = await _sync_page(device, after)
+        arrived, result = await _sync_page(device, after)
         assert result.last is not None
-        assert seqs(page) == list(range(after + 1, result.last + 1)), (after, seqs(page))
+        page = _replayed(arrived, result.last)
+        assert seqs(page) == list(range(after + 1, result.last + 1)), (after, seqs(arrived))
         log.extend(page)
         after = result.last
         if not result.more:
             return log
+
+
+def _replayed(arrived: list[Event], last: int) -> list[Event]:
+    """The events up to ``last``, each at its last arrival; copies must be the same event."""
+    latest: dict[int, int] = {}
+    for position, event in enumerate(arrived):
+        if event.seq in latest:
+            assert arrived[latest[event.seq]] == event, f"two different events {event.seq}"
+        latest[event.seq] = position
+    return [
+        arrived[position] for position in sorted(latest.values()) if arrived[position].seq <= last
+    ]
 
 
 async def _sync_page(device: Device, after: int) -> tuple[list[Event], Result]:

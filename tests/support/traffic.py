@@ -37,12 +37,14 @@ async def keep_signalling(
     number = 0
     while not until.is_set():
         number += 1
-        signalled.acknowledged.append(await _until_answered(device, f"{name}-{number}", signalled))
+        signalled.acknowledged.append(await until_answered(device, f"{name}-{number}", signalled))
         await asyncio.sleep(every_s)
     return signalled
 
 
-async def _until_answered(device: Device, note: str, signalled: Signalled) -> Event:
+async def until_answered(device: Device, note: str, signalled: Signalled | None = None) -> Event:
+    """A check-in ``note``, sent again with the same id while the hub answers ``unavailable``."""
+    signalled = signalled or Signalled()
     while True:
         try:
             return await device.signal(CheckIn(note=note), id=note)

@@ -578,11 +578,22 @@ class Store:
     # Hubs: who is alive, and cleaning up after one that died.
 
     @_translating_errors
-    async def keep_hub_alive(self, hub_id: str, ttl_ms: int) -> None:
+    async def keep_hub_alive(self, hub_id: str, ttl_ms: int) -> bool:
+        """Renew the hub's alive key; whether it was still there.
+
+        ``False`` on a hub's first renewal, and when the key lapsed: the hub
+        could not renew it in time (a Redis failover, a frozen process) and
+        may have been swept as dead by another hub.
+        """
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(hub_alive_key(hub_id), 1, px=ttl_ms)
+            pipe.set(hub_alive_key(hub_id), 1, px=ttl_ms, get=True)
             pipe.sadd(HUBS, hub_id)
-            await pipe.execute()
+            previous, _ = await pipe.execute()
+        return previous is not None
+
+    @_translating_errors
+    async def hub_alive(self, hub_id: str) -> bool:
+        return bool(await self._redis.exists(hub_alive_key(hub_id)))
 
     @_translating_errors
     async def dead_hubs(self) -> list[str]:
@@ -598,6 +609,15 @@ class Store:
     async def claim_sweep(self, hub_id: str, ttl_ms: int) -> bool:
         """Whether this caller cleans up after ``hub_id`` (one hub does, the others skip)."""
         return bool(await self._redis.set(hub_sweep_key(hub_id), 1, nx=True, px=ttl_ms))
+
+    @_translating_errors
+    async def sweeping(self, hub_id: str) -> bool:
+        """Whether some hub is cleaning up after ``hub_id`` (claimed and not finished)."""
+        return bool(await self._redis.exists(hub_sweep_key(hub_id)))
+
+    @_translating_errors
+    async def release_sweep(self, hub_id: str) -> None:
+        await self._redis.delete(hub_sweep_key(hub_id))
 
     @_translating_errors
     async def track_hub_pair(self, hub_id: str, pair_id: str, *, present: bool) -> None:

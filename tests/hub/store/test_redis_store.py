@@ -371,6 +371,34 @@ async def test_the_marks_of_a_dead_hub_are_cleared_and_its_members_named(
     assert await store.online_members(pair.id) == set()
 
 
+async def test_a_hub_learns_when_its_alive_key_had_lapsed(store: Store) -> None:
+    hub = f"hub-{secrets.token_hex(4)}"
+    assert not await store.keep_hub_alive(hub, 100), "a first renewal finds no key"
+    assert await store.keep_hub_alive(hub, 100), "renewed in time"
+    assert await store.hub_alive(hub)
+    await asyncio.sleep(0.3)
+    assert not await store.hub_alive(hub)
+    assert hub in await store.dead_hubs()
+    assert not await store.keep_hub_alive(hub, 10_000), "it lapsed: the hub may have been swept"
+    assert hub not in await store.dead_hubs()
+    await store.forget_hub(hub)
+
+
+async def test_one_hub_sweeps_a_dead_hub_and_the_claim_shows_until_released(
+    store: Store,
+) -> None:
+    hub = f"hub-{secrets.token_hex(4)}"
+    assert not await store.sweeping(hub)
+    assert await store.claim_sweep(hub, 10_000)
+    assert not await store.claim_sweep(hub, 10_000), "another hub skips it"
+    assert await store.sweeping(hub)
+    await store.release_sweep(hub)
+    assert not await store.sweeping(hub)
+    assert await store.claim_sweep(hub, 10_000)
+    await store.forget_hub(hub)
+    assert not await store.sweeping(hub), "forgetting the hub ends its sweep"
+
+
 async def test_a_member_stays_online_while_another_device_is_connected(
     store: Store, pair: Pair
 ) -> None:
