@@ -126,8 +126,11 @@ class Client:
         return CheckIn(note=note) if target is None else Ack(target=target, reply=note)
 
 
-async def connect_all(ws_url: str, tokens: Sequence[str]) -> tuple[list[Client], float, int]:
-    """Connect every device, at most 200 handshakes in flight.
+async def connect_all(
+    ws_url: str, tokens: Sequence[str], *, deflate: bool = False
+) -> tuple[list[Client], float, int]:
+    """Connect every device, at most 200 handshakes in flight (offering
+    permessage-deflate if ``deflate``).
 
     Returns the clients, the seconds it took and how many handshakes the hub
     refused with ``unavailable`` (each is retried after its ``retry_after_ms``,
@@ -143,7 +146,7 @@ async def connect_all(ws_url: str, tokens: Sequence[str]) -> tuple[list[Client],
             ws = await connect(
                 ws_url,
                 subprotocols=[Subprotocol(SUBPROTOCOL)],
-                compression=None,
+                compression="deflate" if deflate else None,
                 ping_interval=None,
                 max_queue=None,
                 open_timeout=60,

@@ -1,6 +1,6 @@
 """Idle scale: many connected devices and no signals: the hub's memory per connection, its CPU.
 
-    python -m bench.loadgen.idle [--pairs 5000] [--hold 30] [--heartbeat-ms 25000]
+    python -m bench.loadgen.idle [--pairs 5000] [--hold 30] [--heartbeat-ms 25000] [--deflate]
 
 Creates ``--pairs`` pairs and connects both members of each (2 x pairs
 WebSockets from this process, at most 200 handshakes in flight), then holds
@@ -10,7 +10,9 @@ set on the hub too), the first at a random moment of the first interval, and
 reads what comes back. Placement as for run.py: the hub alone on core 0,
 Valkey and this process on core 1. Prints one JSON line and a summary: the
 hub's RSS before and after connecting and at the end of the hold, the RSS
-per connection, and the hub's CPU over the hold.
+per connection, and the hub's CPU over the hold. ``--deflate`` turns
+permessage-deflate on at the hub (``--websocket-deflate=on``) and has every
+device offer it: what compression costs a deployment that wants it.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     pid = stack.hub.pid
     rss_idle = memory_kib(pid, "VmRSS")
     tokens = await create_pairs(stack.url, args.pairs)
-    clients, connect_s, refused = await connect_all(f"ws://127.0.0.1:{stack.port}/v1/ws", tokens)
+    clients, connect_s, refused = await connect_all(
+        f"ws://127.0.0.1:{stack.port}/v1/ws", tokens, deflate=args.deflate
+    )
     await asyncio.sleep(2.0)
     rss_connected = memory_kib(pid, "VmRSS")
     cpu_before, started = cpu_seconds(pid), time.perf_counter()
@@ -89,6 +93,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "handshakes_refused": refused,
         "hold_s": args.hold,
         "heartbeat_ms": args.heartbeat_ms,
+        "deflate": args.deflate,
         "pings_sent": sum(pings),
         "hub_rss_mib": {
             "idle": round(rss_idle / 1024, 1),
@@ -110,16 +115,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--heartbeat-ms", type=int, default=25_000)
+    parser.add_argument("--deflate", action="store_true", help="permessage-deflate on")
     args = parser.parse_args(argv)
+    hub_flags = [f"--heartbeat-ms={args.heartbeat_ms}"]
+    if args.deflate:
+        hub_flags.append("--websocket-deflate=on")
     result = on_fresh_stack(
-        Stack(persistence=True, hub_flags=[f"--heartbeat-ms={args.heartbeat_ms}"]),
+        Stack(persistence=True, hub_flags=hub_flags),
         functools.partial(measure, args),
     )
     print(json.dumps(result))
     rss = result["hub_rss_mib"]
     print(
         f"{result['connections']} idle connections for {args.hold:g} s "
-        f"(heartbeat {args.heartbeat_ms} ms, {result['pings_sent']} pings, "
+        f"(heartbeat {args.heartbeat_ms} ms, deflate {'on' if args.deflate else 'off'}, "
+        f"{result['pings_sent']} pings, "
         f"{result['still_open_after_hold']} still open): hub RSS {rss['idle']} MiB before, "
         f"{rss['connected']} connected, {rss['end_of_hold']} at the end; "
         f"{result['hub_kib_per_connection']} KiB per connection "

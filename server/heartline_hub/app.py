@@ -63,7 +63,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         max_msg_size=8 * node.settings.max_frame_bytes,
         timeout=2.0,
         autoping=True,
-        compress=False,
+        compress=node.settings.websocket_deflate,
     )
     await ws.prepare(request)
     await Session(node, ws, request.transport).run()

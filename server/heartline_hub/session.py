@@ -124,8 +124,10 @@ class Session:
             ws.send_bytes,
             capacity=settings.outbound_queue,
             on_overflow=self._overflowed,
-            transport=transport,
+            transport=None if ws.compress else transport,
         )
+        """Frames go to the socket directly, except on a connection that negotiated
+        permessage-deflate: aiohttp's writer compresses them."""
 
     # What the fan-out and the node call.
 

@@ -38,6 +38,7 @@ class Settings:
     listen_backlog: int = 4096
     overload_lag_ms: int = 500
     heartbeat_ms: int = 25_000
+    websocket_deflate: bool = False
     handshake_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
     outbound_queue: int = 512
@@ -76,6 +77,16 @@ class Settings:
     @property
     def retention_ms(self) -> int:
         return int(self.retention_days * 86_400_000)
+
+
+def boolean(raw: str) -> bool:
+    """``on``/``off`` (also true/false, yes/no, 1/0), for flags and environment variables."""
+    value = raw.strip().lower()
+    if value in {"on", "true", "yes", "1"}:
+        return True
+    if value in {"off", "false", "no", "0"}:
+        return False
+    raise ValueError(f"{raw!r} is not on or off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
         65535,
     ),
     Setting("heartbeat_ms", "heartbeat interval announced to clients (SPEC 7.7)", int, 100),
+    Setting(
+        "websocket_deflate",
+        "on: accept permessage-deflate from clients that offer it (frames are small "
+        "msgpack; a compressed connection holds zlib contexts, about 100 KiB more "
+        "memory, BENCHMARKS.md); off: never",
+        boolean,
+    ),
     Setting("handshake_timeout_s", "seconds a new connection has to send hello", float, 0.1),
     Setting("drain_timeout_s", "seconds a draining hub waits for in-flight signals", float, 0),
     Setting("outbound_queue", "frames queued for one slow client before it is cut off", int, 2),
@@ -189,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     for setting in SETTINGS:
         default = getattr(defaults, setting.name)
-        shown = "unset" if default is None else default
+        shown = "unset" if default is None else _shown(default)
         parser.add_argument(
             setting.flag,
             dest=setting.name,
@@ -234,6 +252,12 @@ def _check(settings: Settings) -> None:
         raise SystemExit("invalid setting: log_format must be json or console")
     if settings.event_loop not in {"uvloop", "asyncio"}:
         raise SystemExit("invalid setting: event_loop must be uvloop or asyncio")
+
+
+def _shown(default: Any) -> Any:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return default
 
 
 def _check_range(setting: Setting, value: Any) -> None:

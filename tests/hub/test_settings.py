@@ -36,6 +36,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "timer_lease_ms": ("4100", "4300"),
     "redis_wait_replicas": ("1", "2"),
     "redis_wait_ms": ("250", "750"),
+    "websocket_deflate": ("off", "on"),
 }
 """A valid flag value and environment value per setting; the latter is not the default."""
 
@@ -126,6 +127,7 @@ def test_the_limits_follow_the_settings() -> None:
         ({"HEARTLINE_MAX_FRAME_BYTES": "0"}, "HEARTLINE_MAX_FRAME_BYTES"),
         ({"HEARTLINE_LOG_FORMAT": "xml"}, "log_format"),
         ({"HEARTLINE_EVENT_LOOP": "trio"}, "event_loop"),
+        ({"HEARTLINE_WEBSOCKET_DEFLATE": "maybe"}, "HEARTLINE_WEBSOCKET_DEFLATE"),
         ({"REDIS_URL": "redis+cluster://127.0.0.1:7000/2"}, "REDIS_URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
     ],
@@ -137,6 +139,7 @@ def test_the_limits_follow_the_settings() -> None:
         "frame-0",
         "log-xml",
         "loop-trio",
+        "deflate-maybe",
         "cluster-with-database",
         "not-redis",
     ],

@@ -61,8 +61,12 @@ class Device:
         *,
         resume: Position | None = None,
         timeout: float = 5.0,
+        compress: int = 0,
     ) -> Device:
-        ws = await http.ws_connect(ws_url, protocols=[SUBPROTOCOL], autoping=True)
+        """``compress``: offer permessage-deflate with this window (0: do not offer it)."""
+        ws = await http.ws_connect(
+            ws_url, protocols=[SUBPROTOCOL], autoping=True, compress=compress
+        )
         await ws.send_bytes(encode(Hello(token=token, resume=resume, agent="heartline-tests")))
         first = await asyncio.wait_for(ws.receive(), timeout)
         if first.type is not aiohttp.WSMsgType.BINARY:
