@@ -1,6 +1,8 @@
 """The aiohttp application: routes, startup, drain and cleanup.
 
-Routes: ``/v1/ws`` (the protocol, SPEC.md), the HTTP API under ``/v1``
+Routes: ``/v1/ws`` (the protocol, SPEC.md; listener.py serves most
+upgrades before aiohttp sees them, this route the ones on a kept-alive
+connection), the HTTP API under ``/v1``
 (pairing and devices in http_api.py, the glance in glance.py, quick actions
 in actions.py, the event history in history.py, Server-Sent Events in
 sse.py, webhooks in webhooks.py), and the operator
@@ -24,6 +26,7 @@ from .node import Node
 from .session import Session
 from .settings import Settings
 from .store import Store, StoreUnavailable
+from .websocket import AiohttpSocket
 
 __all__ = ["NODE", "create_app"]
 
@@ -66,7 +69,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=node.settings.websocket_deflate,
     )
     await ws.prepare(request)
-    await Session(node, ws, request.transport).run()
+    await Session(node, AiohttpSocket(ws, request.transport)).run()
     return ws
 
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import structlog
-from aiohttp import web
 
-from .app import create_app
+from . import listener
+from .app import NODE, create_app
 from .embedded import EmbeddedValkey
 from .logs import configure_logging
 from .runtime import new_event_loop, tune_garbage_collector
@@ -49,7 +49,7 @@ def _serve(settings: Settings, redis_url: str) -> None:
     app = create_app(settings, store)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
 
-    def announce(_: str) -> None:
+    def announce() -> None:
         log.info(
             "hub_listening",
             url=f"http://{host}:{settings.port}",
@@ -58,15 +58,8 @@ def _serve(settings: Settings, redis_url: str) -> None:
         )
 
     tune_garbage_collector()
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=announce,
-        access_log=None,
-        shutdown_timeout=settings.drain_timeout_s + 5,
-        backlog=settings.listen_backlog,
-        loop=new_event_loop(settings.event_loop),
+    listener.run(
+        app, app[NODE], settings, loop=new_event_loop(settings.event_loop), announce=announce
     )
 
 

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
-from aiohttp import WSMessage, WSMsgType, web
 
 from heartline_protocol import (
     SUBPROTOCOL,
@@ -63,6 +62,7 @@ from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED
 from .ratelimit import TokenBucket
 from .signalling import admit, store_signal
 from .store import PairSnapshot, StoreUnavailable, TokenRecord
+from .websocket import HANDLED, Kind, Message, Socket
 from .writer import Writer
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ REPLAY_PAGE = 500
 CLOSE_S = 2.0
 """How long a close may take before the connection is cut (a client not reading)."""
 REFUSED_WINDOW_S = 10.0
-_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
 """What ends the read loop, as aiohttp's own ``async for`` over a WebSocket ends."""
 
 
@@ -97,12 +96,9 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 
 
 class Session:
-    def __init__(
-        self, node: Node, ws: web.WebSocketResponse, transport: asyncio.Transport | None
-    ) -> None:
+    def __init__(self, node: Node, socket: Socket) -> None:
         self._node = node
-        self._ws = ws
-        self._transport = transport
+        self._socket = socket
         self.id = secrets.token_hex(6)
         self.state = SessionState.HANDSHAKING
         self.identity: TokenRecord | None = None
@@ -121,13 +117,13 @@ class Session:
         self._bucket = TokenBucket(settings.signal_rate, settings.signal_burst)
         self._frames = TokenBucket(settings.frame_rate, 4 * settings.frame_rate)
         self._writer = Writer(
-            ws.send_bytes,
+            socket.send_bytes,
             capacity=settings.outbound_queue,
             on_overflow=self._overflowed,
-            transport=None if ws.compress else transport,
+            transport=None if socket.compressed else socket.transport,
         )
         """Frames go to the socket directly, except on a connection that negotiated
-        permessage-deflate: aiohttp's writer compresses them."""
+        permessage-deflate: the WebSocket's own writer compresses them."""
 
     # What the fan-out and the node call.
 
@@ -178,8 +174,8 @@ class Session:
             await self._finish()
 
     async def _serve(self) -> None:
-        if self._ws.ws_protocol != SUBPROTOCOL:
-            await self._ws.close(code=CloseCode.UNSUPPORTED_PROTOCOL, message=b"use heartline.v1")
+        if self._socket.subprotocol != SUBPROTOCOL:
+            await self._socket.close(CloseCode.UNSUPPORTED_PROTOCOL, b"use heartline.v1")
             return
         hello = await self._receive_hello()
         if hello is None:
@@ -204,8 +200,8 @@ class Session:
         self._reading = task
         try:
             while self._ending is None:
-                message = await self._ws.receive()
-                if message.type in _CLOSED:
+                message = await self._socket.receive()
+                if message.kind is Kind.CLOSED:
                     return
                 await self._take(message)
         except asyncio.CancelledError:
@@ -214,22 +210,45 @@ class Session:
         finally:
             self._reading = None
 
-    async def _take(self, message: WSMessage) -> None:
+    async def _take(self, message: Message) -> None:
         self.last_received = time.monotonic()
         if self._frames.take():
             self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
-        elif message.type is WSMsgType.BINARY:
-            await self._handle(message.data)
-        elif message.type is WSMsgType.TEXT:
+        elif message.kind is Kind.BINARY:
+            await self._handle(message.data, message.decoded)
+        else:
             self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
+
+    def _on_binary(self, data: bytes) -> object:
+        """A message that arrived while the read loop waits: a ``ping`` is answered here.
+
+        Called from the socket's callback (websocket.py), so no task wakes up
+        for the commonest frame of an idle connection. Anything else is only
+        decoded, and handled by the read loop in order; a frame that does not
+        decode is left for the read loop to refuse.
+        """
+        if self._ending is not None or self.state is not SessionState.OPEN:
+            return None
+        try:
+            frame = decode_from_client(data, self._node.limits)
+        except ProtocolError:
+            return None
+        if not isinstance(frame, Ping):
+            return frame
+        self.last_received = time.monotonic()
+        if self._frames.take():
+            self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
+        else:
+            self._send(Pong(t=frame.t, now=now_ms()))
+        return HANDLED
 
     async def _receive_hello(self) -> Hello | None:
         try:
-            message = await self._ws.receive(timeout=self._node.settings.handshake_timeout_s)
+            message = await self._socket.receive(timeout=self._node.settings.handshake_timeout_s)
         except TimeoutError:
             await self._close(CloseCode.HANDSHAKE_TIMEOUT, "no hello", None)
             return None
-        if message.type not in {WSMsgType.BINARY, WSMsgType.TEXT}:
+        if message.kind is Kind.CLOSED:
             return None
         try:
             frame = decode_from_client(message.data, self._node.limits)
@@ -271,6 +290,7 @@ class Session:
             return False
         self.last_received = time.monotonic()
         self._move(SessionState.OPEN)
+        self._socket.on_binary = self._on_binary
         self._node.sessions.add(self)
         self._writer.start()
         for seq, frame in self._held:
@@ -325,7 +345,7 @@ class Session:
             limits=self._node.limits,
             state=snapshot.state,
         )
-        await self._ws.send_bytes(encode(welcome))
+        await self._socket.send_bytes(encode(welcome))
         if resumed and resume is not None:
             await self._replay(resume.seq, snapshot.version)
         self._sent_seq = snapshot.version
@@ -337,7 +357,7 @@ class Session:
             for seq, frame in page:
                 if seq > through:
                     return
-                await self._ws.send_bytes(frame)
+                await self._socket.send_bytes(frame)
                 after = seq
             if not page:
                 return
@@ -345,6 +365,7 @@ class Session:
     async def _finish(self) -> None:
         was_open = self.state is not SessionState.HANDSHAKING
         self._move(SessionState.CLOSED)
+        self._socket.on_binary = None
         self._node.sessions.discard(self)
         await self._writer.stop()
         if self.identity is not None:
@@ -352,7 +373,7 @@ class Session:
             if was_open:
                 with contextlib.suppress(StoreUnavailable, PairGone):
                     await self._announce_presence(online=False)
-        log.info("session_closed", session=self.id, code=self._ws.close_code)
+        log.info("session_closed", session=self.id, code=self._socket.close_code)
         structlog.contextvars.unbind_contextvars("pair", "device")
 
     async def _close(self, code: CloseCode, reason: str, error: ProtocolError | None) -> None:
@@ -365,17 +386,17 @@ class Session:
             with contextlib.suppress(ConnectionError):
                 await self._writer.flush_and_stop(timeout=1.0)
         try:
-            await asyncio.wait_for(self._ws.close(code=code, message=reason.encode()), CLOSE_S)
+            await asyncio.wait_for(self._socket.close(code, reason.encode()), CLOSE_S)
         except TimeoutError:
-            if self._transport is not None:
-                self._transport.abort()
+            if self._socket.transport is not None:
+                self._socket.transport.abort()
 
     # Frames from the client.
 
-    async def _handle(self, data: bytes) -> None:
+    async def _handle(self, data: bytes, decoded: object = None) -> None:
         request_id = None
         try:
-            frame = decode_from_client(data, self._node.limits)
+            frame = decoded if decoded is not None else decode_from_client(data, self._node.limits)
             request_id = getattr(frame, "id", None)
             await self._dispatch(frame)
         except ProtocolError as error:
@@ -487,8 +508,8 @@ class Session:
         ERRORS.labels(error.code.value).inc()
         log.info("handshake_refused", session=self.id, code=error.code.value, close=code.value)
         with contextlib.suppress(ConnectionError):
-            await self._ws.send_bytes(encode(Error.from_exception(error)))
-        await self._ws.close(code=code, message=error.code.value.encode())
+            await self._socket.send_bytes(encode(Error.from_exception(error)))
+        await self._socket.close(code, error.code.value.encode())
 
     def _overflowed(self) -> None:
         log.warning("slow_consumer", session=self.id)

@@ -104,6 +104,10 @@ class HubProcess:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
+    def begin_drain(self) -> None:
+        """SIGTERM without waiting: the hub drains (goaway, then closes) while the test goes on."""
+        self._signal(signal.SIGTERM)
+
     def terminate(self) -> int:
         """SIGTERM: the hub drains and exits; its exit code."""
         self._signal(signal.SIGTERM)

@@ -1,0 +1,79 @@
+"""The hub's own WebSocket path (websocket.py) does what RFC 6455 asks of a server.
+
+Through a real hub on loopback, with a client that writes frames one by one
+(tests/support/raw_ws.py): a message sent in fragments is one frame of the
+protocol, a WebSocket ping is answered with its payload, and a close from
+the client is answered and the connection closed by the hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from websockets.frames import Close, Opcode
+
+from heartline_protocol import SUBPROTOCOL, Hello, Ping, Pong, Welcome, decode_from_hub, encode
+from tests.support.couples import Couple, pair_up
+from tests.support.hubs import HubProcess
+from tests.support.raw_ws import RawWebSocket
+
+
+@pytest.fixture
+async def couple(http: aiohttp.ClientSession, shared_hub: HubProcess) -> Couple:
+    return await pair_up(http, shared_hub.url)
+
+
+@pytest.fixture
+async def upgraded(shared_hub: HubProcess) -> AsyncIterator[RawWebSocket]:
+    ws = await RawWebSocket.open(shared_hub.port)
+    response = await ws.upgrade(shared_hub.ws_url)
+    assert response.status_code == 101
+    assert response.headers["Sec-WebSocket-Protocol"] == SUBPROTOCOL
+    yield ws
+    ws.close()
+
+
+async def test_a_hello_sent_in_three_fragments_is_one_message(
+    upgraded: RawWebSocket, couple: Couple
+) -> None:
+    hello = encode(Hello(token=couple.a.token, agent="fragments"))
+    third = len(hello) // 3
+    upgraded.send(lambda p: p.send_binary(hello[:third], fin=False))
+    upgraded.send(lambda p: p.send_continuation(hello[third : 2 * third], fin=False))
+    upgraded.send(lambda p: p.send_continuation(hello[2 * third :], fin=True))
+    frame = await upgraded.next_frame()
+    assert frame.opcode is Opcode.BINARY
+    welcome = decode_from_hub(bytes(frame.data))
+    assert isinstance(welcome, Welcome)
+    assert welcome.member == couple.a.member
+
+
+async def test_a_websocket_ping_is_answered_with_its_payload(upgraded: RawWebSocket) -> None:
+    upgraded.send(lambda p: p.send_ping(b"are you there"))
+    frame = await upgraded.next_frame()
+    assert (frame.opcode, bytes(frame.data)) == (Opcode.PONG, b"are you there")
+
+
+async def test_a_protocol_ping_on_an_open_session_gets_its_pong(
+    upgraded: RawWebSocket, couple: Couple
+) -> None:
+    upgraded.send(lambda p: p.send_binary(encode(Hello(token=couple.a.token, agent="ping"))))
+    assert isinstance(decode_from_hub(bytes((await upgraded.next_frame()).data)), Welcome)
+    for t in (11, 12, 13):
+        upgraded.send(lambda p, t=t: p.send_binary(encode(Ping(t=t))))  # type: ignore[misc]
+        answers = [decode_from_hub(bytes((await upgraded.next_frame()).data))]
+        while not isinstance(answers[-1], Pong):
+            answers.append(decode_from_hub(bytes((await upgraded.next_frame()).data)))
+        assert answers[-1].t == t
+
+
+async def test_a_close_from_the_client_is_answered_and_the_hub_closes_the_connection(
+    upgraded: RawWebSocket,
+) -> None:
+    upgraded.send(lambda p: p.send_close(1000, "bye"))
+    frame = await upgraded.next_frame()
+    assert frame.opcode is Opcode.CLOSE
+    assert Close.parse(bytes(frame.data)).code == 1000
+    assert await upgraded.closed_by_hub()
