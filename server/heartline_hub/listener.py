@@ -57,6 +57,7 @@ class Listener:
         self._node = node
         self._runner = runner
         self.sessions: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
         settings = node.settings
         self._max_message_bytes = 8 * settings.max_frame_bytes
         self._deflate = settings.websocket_deflate
@@ -82,12 +83,10 @@ class Listener:
         if self.sessions:
             await asyncio.wait(tuple(self.sessions), timeout=timeout)
 
-    def _open(self, connection: Connection) -> asyncio.Task[None]:
-        session = Session(self._node, connection)
-        task = asyncio.get_running_loop().create_task(session.run())
+    def _open(self, connection: Connection) -> None:
+        task = self._loop.create_task(Session(self._node, connection).run())
         self.sessions.add(task)
         task.add_done_callback(self.sessions.discard)
-        return task
 
     def _refusal(self) -> tuple[int, str, str] | None:
         if self._node.draining:

@@ -45,8 +45,9 @@ _quiet.setLevel(logging.WARNING)
 
 INBOX_LIMIT = 16
 """Messages read but not yet handled before the socket stops reading (TCP pushes back)."""
-CLOSE_WAIT_S = 2.0
-"""How long the hub waits for the client's answer to its close frame."""
+CLOSE_WAIT_S = 1.5
+"""How long the hub waits for the client's answer to its close frame (under the
+session's 2 s, after which it cuts the connection)."""
 
 
 class Kind(enum.Enum):
@@ -95,7 +96,7 @@ class Connection(asyncio.Protocol):
     """A WebSocket on its own socket, from the upgrade request to the TCP close.
 
     ``on_open`` is called with the connection once the upgrade is accepted,
-    and returns what runs it (the session); ``refuse`` decides whether an
+    to start what runs it (the session); ``refuse`` decides whether an
     upgrade is answered with an HTTP error instead (a draining hub): its
     status, error code and message.
     """
@@ -105,7 +106,7 @@ class Connection(asyncio.Protocol):
         *,
         max_message_bytes: int,
         deflate: bool,
-        on_open: Callable[[Connection], asyncio.Task[None]],
+        on_open: Callable[[Connection], None],
         refuse: Callable[[], tuple[int, str, str] | None],
     ) -> None:
         self._protocol = ServerProtocol(
@@ -125,7 +126,7 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._closed = False
-        self._session: asyncio.Task[None] | None = None
+        self._reading_paused = False
         self.subprotocol: str | None = None
         self.compressed = False
         self.on_binary: Callable[[bytes], object] | None = None
@@ -158,8 +159,9 @@ class Connection(asyncio.Protocol):
         if not self._inbox:
             return CLOSED
         message = self._inbox.pop(0)
-        if len(self._inbox) < INBOX_LIMIT // 2 and self._transport is not None:
-            with contextlib.suppress(RuntimeError):
+        if self._reading_paused and len(self._inbox) < INBOX_LIMIT // 2:
+            self._reading_paused = False
+            if self._transport is not None and not self._transport.is_closing():
                 self._transport.resume_reading()
         return message
 
@@ -180,9 +182,8 @@ class Connection(asyncio.Protocol):
             return
         self._waiter = self._loop.create_future()
         try:
-            await asyncio.wait_for(self._waiter, CLOSE_WAIT_S)
-        except TimeoutError:
-            pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._waiter, CLOSE_WAIT_S)
         finally:
             self._waiter = None
         if self._transport is not None and not self._closed:
@@ -240,7 +241,7 @@ class Connection(asyncio.Protocol):
         if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
             self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
             self.compressed = "Sec-WebSocket-Extensions" in response.headers
-            self._session = self._on_open(self)
+            self._on_open(self)
 
     def _take(self, frame: Frame) -> None:
         """Collect a message's frames; control frames are answered by the protocol."""
@@ -267,8 +268,10 @@ class Connection(asyncio.Protocol):
             message = message._replace(decoded=decoded)
         self._inbox.append(message)
         self._wake()
-        if len(self._inbox) >= INBOX_LIMIT and self._transport is not None:
-            self._transport.pause_reading()
+        if len(self._inbox) >= INBOX_LIMIT and not self._reading_paused:
+            self._reading_paused = True
+            if self._transport is not None:
+                self._transport.pause_reading()
 
     def _wake(self) -> None:
         waiter = self._waiter

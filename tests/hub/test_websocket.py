@@ -12,9 +12,22 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
 
-from heartline_protocol import SUBPROTOCOL, Hello, Ping, Pong, Welcome, decode_from_hub, encode
+from heartline_protocol import (
+    SUBPROTOCOL,
+    CheckIn,
+    Hello,
+    HubFrame,
+    Ping,
+    Pong,
+    Result,
+    Signal,
+    Welcome,
+    decode_from_hub,
+    encode,
+)
 from tests.support.couples import Couple, pair_up
 from tests.support.hubs import HubProcess
 from tests.support.raw_ws import RawWebSocket
@@ -67,6 +80,30 @@ async def test_a_protocol_ping_on_an_open_session_gets_its_pong(
         while not isinstance(answers[-1], Pong):
             answers.append(decode_from_hub(bytes((await upgraded.next_frame()).data)))
         assert answers[-1].t == t
+
+
+async def test_frames_sent_faster_than_they_are_handled_are_all_answered_in_order(
+    upgraded: RawWebSocket, couple: Couple
+) -> None:
+    """More frames than the hub queues per connection: it stops reading for a while
+    (TCP pushes back) and answers every one, in the order sent."""
+    upgraded.send(lambda p: p.send_binary(encode(Hello(token=couple.a.token, agent="burst"))))
+    assert isinstance(decode_from_hub(bytes((await upgraded.next_frame()).data)), Welcome)
+    burst = [encode(Signal(id=f"burst-{n}", body=CheckIn(note=f"{n}"))) for n in range(3)]
+    burst += [encode(Ping(t=t)) for t in range(40)]
+
+    def send_all(protocol: ClientProtocol) -> None:
+        for frame in burst:
+            protocol.send_binary(frame)
+
+    upgraded.send(send_all)
+    answers: list[HubFrame] = []
+    while len([a for a in answers if isinstance(a, Result | Pong)]) < len(burst):
+        answers.append(decode_from_hub(bytes((await upgraded.next_frame()).data)))
+    replies = [a for a in answers if isinstance(a, Result | Pong)]
+    assert [r.id for r in replies if isinstance(r, Result)] == ["burst-0", "burst-1", "burst-2"]
+    assert [r.t for r in replies if isinstance(r, Pong)] == list(range(40))
+    assert isinstance(replies[2], Result), "each ping answered after the signals sent before it"
 
 
 async def test_a_close_from_the_client_is_answered_and_the_hub_closes_the_connection(

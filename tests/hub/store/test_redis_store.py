@@ -377,8 +377,7 @@ async def test_a_hub_learns_when_its_alive_key_had_lapsed(store: Store) -> None:
     assert await store.keep_hub_alive(hub, 100), "renewed in time"
     assert await store.hub_alive(hub)
     await asyncio.sleep(0.3)
-    assert not await store.hub_alive(hub)
-    assert hub in await store.dead_hubs()
+    assert not await store.hub_alive(hub), "a hub sharing this server may sweep it now"
     assert not await store.keep_hub_alive(hub, 10_000), "it lapsed: the hub may have been swept"
     assert hub not in await store.dead_hubs()
     await store.forget_hub(hub)
