@@ -12,6 +12,7 @@ from .codec import (
     decode_from_client,
     decode_from_hub,
     encode,
+    encode_pong,
     encode_signal_result,
 )
 from .errors import CloseCode, ErrorCode, ProtocolError
@@ -130,6 +131,7 @@ __all__ = [
     "decode_from_client",
     "decode_from_hub",
     "encode",
+    "encode_pong",
     "encode_signal_result",
     "next_status",
 ]

@@ -51,6 +51,7 @@ from heartline_protocol import (
     can_resume,
     decode_from_client,
     encode,
+    encode_pong,
     encode_signal_result,
 )
 
@@ -239,7 +240,7 @@ class Session:
         if self._frames.take():
             self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
         else:
-            self._send(Pong(t=frame.t, now=now_ms()))
+            self._writer.put(encode_pong(frame.t, now_ms()))
         return HANDLED
 
     async def _receive_hello(self) -> Hello | None:
@@ -421,7 +422,7 @@ class Session:
         elif isinstance(frame, Sync):
             await self._sync(frame)
         elif isinstance(frame, Ping):
-            self._send(Pong(t=frame.t, now=now_ms()))
+            self._writer.put(encode_pong(frame.t, now_ms()))
         elif isinstance(frame, Hello):
             raise ProtocolError(ErrorCode.BAD_FRAME, "hello was already sent")
 

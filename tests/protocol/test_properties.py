@@ -44,11 +44,14 @@ from heartline_protocol import (
     Event,
     Frame,
     HubFrame,
+    Ping,
+    Pong,
     ProtocolError,
     Result,
     decode_from_client,
     decode_from_hub,
     encode,
+    encode_pong,
     encode_signal_result,
 )
 from tests.protocol.strategies import (
@@ -61,6 +64,7 @@ from tests.protocol.strategies import (
     frame_shaped_maps,
     hub_frames,
     ids,
+    ints,
     msgpack_values,
     mutated_encodings,
     perturbed_frames,
@@ -215,3 +219,33 @@ def test_a_result_spliced_from_its_event_frame_is_the_result_encoded_whole(
     spliced = encode_signal_result(client_id, encode(event))
     assert spliced == encode(Result(id=client_id, event=event))
     assert decode_from_hub(spliced) == Result(id=client_id, event=event)
+
+
+@given(t=st.none() | ints(), now=ints())
+def test_a_pong_packed_directly_is_the_pong_encoded_whole(t: int | None, now: int) -> None:
+    assert encode_pong(t, now) == encode(Pong(t=t, now=now))
+    assert decode_from_hub(encode_pong(t, now)) == Pong(t=t, now=now)
+
+
+PING_HEAD = encode(Ping(t=0))[:-1]
+
+
+@settings(max_examples=BYTES_EXAMPLES)
+@given(tail=st.binary(max_size=12) | st.builds(msgpack.packb, msgpack_values))
+def test_what_starts_like_a_ping_is_a_ping_only_if_it_is_one(tail: bytes) -> None:
+    """The hub reads a usual ping without the general decoder (codec.py): whatever
+    follows the ping's head, a frame comes back only if the tail is one valid
+    ``t`` (an integer in range, or nil), and anything else is a ProtocolError
+    as before."""
+    data = PING_HEAD + tail
+    try:
+        frame = decode_from_client(data)
+    except ProtocolError:
+        event("refused")
+        return
+    assert frame == Ping(t=msgpack.unpackb(tail))
+
+
+@given(t=st.none() | ints())
+def test_every_valid_ping_decodes_to_itself(t: int | None) -> None:
+    assert decode_from_client(encode(Ping(t=t))) == Ping(t=t)
