@@ -26,6 +26,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
+
 from heartline_protocol import Ping, encode
 
 from .generator import Client, connect_all
@@ -37,10 +39,9 @@ TARGET_KIB_PER_CONNECTION = 15.0
 TARGET_IDLE_CPU = 0.02
 
 
-async def keep_alive(client: Client, interval_s: float, until: float) -> int:
-    """Ping every ``interval_s`` until ``until``; the pongs and anything else are read."""
-    assert client.ws is not None
-    ws = client.ws
+async def keep_alive(ws: ClientConnection, interval_s: float, until: float) -> int:
+    """Ping every ``interval_s`` until ``until``, the first at a random moment of the
+    first interval; the pongs and anything else are read."""
     pings = 0
 
     async def read() -> None:
@@ -74,7 +75,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     cpu_before, started = cpu_seconds(pid), time.perf_counter()
     until = started + args.hold
     pings = await asyncio.gather(
-        *(keep_alive(client, args.heartbeat_ms / 1000, until) for client in clients)
+        *(keep_alive(_open(client), args.heartbeat_ms / 1000, until) for client in clients)
     )
     hub_cpu = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - started)
     rss_end = memory_kib(pid, "VmRSS")
@@ -108,6 +109,11 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             "met": per_connection <= TARGET_KIB_PER_CONNECTION and hub_cpu < TARGET_IDLE_CPU,
         },
     }
+
+
+def _open(client: Client) -> ClientConnection:
+    assert client.ws is not None
+    return client.ws
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -25,7 +25,6 @@ import base64
 import hashlib
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -42,8 +41,9 @@ from websockets.server import ServerProtocol
 from websockets.speedups import apply_mask
 from websockets.typing import Subprotocol
 
-from heartline_protocol import SUBPROTOCOL, Ping, encode
+from heartline_protocol import SUBPROTOCOL
 
+from .idle import keep_alive
 from .run import HUB_CORE, LOAD_CORE, cpu_seconds, free_port, memory_kib
 
 __all__ = ["main"]
@@ -164,7 +164,7 @@ async def hold(
     rss_connected = memory_kib(pid, "VmRSS")
     cpu_before, started = cpu_seconds(pid), time.perf_counter()
     until = started + hold_s
-    pings = await asyncio.gather(*(_keep_alive(ws, interval_s, until) for ws in clients))
+    pings = await asyncio.gather(*(keep_alive(ws, interval_s, until) for ws in clients))
     cpu = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - started)
     await asyncio.gather(*(ws.close() for ws in clients))
     return {
@@ -178,26 +178,6 @@ async def hold(
         "server_kib_per_connection": round((rss_connected - rss_before) / connections, 2),
         "server_cpu": round(cpu, 4),
     }
-
-
-async def _keep_alive(ws: ClientConnection, interval_s: float, until: float) -> int:
-    async def read() -> None:
-        async for _ in ws:
-            pass
-
-    reader = asyncio.ensure_future(read())
-    pings = 0
-    try:
-        next_ping = time.perf_counter() + random.uniform(0, interval_s)
-        while next_ping < until:
-            await asyncio.sleep(max(0.0, next_ping - time.perf_counter()))
-            await ws.send(encode(Ping(t=int(time.time() * 1000))))
-            pings += 1
-            next_ping += interval_s
-        await asyncio.sleep(max(0.0, until - time.perf_counter()))
-    finally:
-        reader.cancel()
-    return pings
 
 
 def _wait_listening(port: int, timeout: float = 15.0) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import aiohttp
 
 from heartline_protocol import CheckIn, Event, Presence
-from tests.support.couples import pair_up
+from tests.support.couples import Couple, pair_up
 from tests.support.devices import Device
 from tests.support.hubs import HubProcess
 from tests.support.traffic import until_answered
@@ -66,10 +66,7 @@ async def test_a_member_on_a_hub_that_dies_goes_offline(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
     doomed, survivor = start_hub(), start_hub()
-    couple = await pair_up(http, survivor.url)
-    b_phone = await Device.connect(http, survivor.ws_url, couple.b.token)
-    a_phone = await Device.connect(http, doomed.ws_url, couple.a.token)
-    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+    couple, a_phone, b_phone = await _seen_online_across_hubs(http, doomed, survivor)
 
     doomed.kill()
     left = await _presence_of(b_phone, couple.a.member, timeout=8)
@@ -82,10 +79,7 @@ async def test_a_member_on_a_hub_that_froze_past_its_lease_comes_back_online(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
     frozen, survivor = start_hub(), start_hub()
-    couple = await pair_up(http, survivor.url)
-    b_phone = await Device.connect(http, survivor.ws_url, couple.b.token)
-    a_phone = await Device.connect(http, frozen.ws_url, couple.a.token)
-    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+    couple, a_phone, b_phone = await _seen_online_across_hubs(http, frozen, survivor)
 
     frozen.pause()
     try:
@@ -105,6 +99,17 @@ async def test_a_member_on_a_hub_that_froze_past_its_lease_comes_back_online(
     assert a_state.online
     for device in (a_phone, b_phone, later):
         await device.close()
+
+
+async def _seen_online_across_hubs(
+    http: aiohttp.ClientSession, a_hub: HubProcess, b_hub: HubProcess
+) -> tuple[Couple, Device, Device]:
+    """A's phone on ``a_hub`` and B's on ``b_hub``, once B has seen A come online."""
+    couple = await pair_up(http, b_hub.url)
+    b_phone = await Device.connect(http, b_hub.ws_url, couple.b.token)
+    a_phone = await Device.connect(http, a_hub.ws_url, couple.a.token)
+    assert (await _presence_of(b_phone, couple.a.member)).body == Presence(online=True)
+    return couple, a_phone, b_phone
 
 
 async def _presence_of(device: Device, member: str, timeout: float = 5) -> Event:
