@@ -212,10 +212,9 @@ class Session:
             self._reading = None
 
     async def _take(self, message: Message) -> None:
-        self.last_received = time.monotonic()
-        if self._frames.take():
-            self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
-        elif message.kind is Kind.BINARY:
+        if not self._counted():
+            return
+        if message.kind is Kind.BINARY:
             await self._handle(message.data, message.decoded)
         else:
             self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
@@ -236,12 +235,20 @@ class Session:
             return None
         if not isinstance(frame, Ping):
             return frame
+        if self._counted():
+            self._pong(frame)
+        return HANDLED
+
+    def _counted(self) -> bool:
+        """A frame arrived: the client is alive; False (and the end) past the frame rate."""
         self.last_received = time.monotonic()
         if self._frames.take():
             self.end(CloseCode.POLICY_VIOLATION, "far more frames than a client needs")
-        else:
-            self._writer.put(encode_pong(frame.t, now_ms()))
-        return HANDLED
+            return False
+        return True
+
+    def _pong(self, ping: Ping) -> None:
+        self._writer.put(encode_pong(ping.t, now_ms()))
 
     async def _receive_hello(self) -> Hello | None:
         try:
@@ -422,7 +429,7 @@ class Session:
         elif isinstance(frame, Sync):
             await self._sync(frame)
         elif isinstance(frame, Ping):
-            self._writer.put(encode_pong(frame.t, now_ms()))
+            self._pong(frame)
         elif isinstance(frame, Hello):
             raise ProtocolError(ErrorCode.BAD_FRAME, "hello was already sent")
 
