@@ -94,8 +94,16 @@ class NodeGenerator:
     """
 
     def __init__(
-        self, ws_urls: list[str], tokens: list[str], rate: float, phases: Phases, core: int
+        self,
+        ws_urls: list[str],
+        tokens: list[str],
+        rate: float,
+        phases: Phases,
+        core: int,
+        *,
+        diagnose: bool = False,
     ) -> None:
+        """``diagnose``: the process also reports its own event-loop stalls and GC passes."""
         self.config = {
             "ws_urls": ws_urls,
             "tokens": tokens,
@@ -103,7 +111,10 @@ class NodeGenerator:
             "warmup_s": phases.warmup_s,
             "measure_s": phases.measure_s,
             "drain_s": phases.drain_s,
+            "diagnose": diagnose,
         }
+        self.stalls: list[tuple[float, float]] = []
+        """(clock, ms) of the generator's stalls and GC passes over 3 ms, when diagnosing."""
         self.core = core
         self.folder = tempfile.TemporaryDirectory(prefix="hl-loadgen-node-")
         self.process: asyncio.subprocess.Process | None = None
@@ -152,6 +163,7 @@ class NodeGenerator:
             )
         side = asyncio.create_task(sampler(start)) if sampler is not None else None
         done = await self._line("done")
+        self.stalls = [(float(at), float(ms)) for at, ms in done.get("stalls", [])]
         if side is not None:
             await side
         assert self.process is not None

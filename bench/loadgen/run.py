@@ -64,13 +64,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def core_busy_ticks(core: int) -> tuple[int, int]:
-    """(busy, total) jiffies of one core since boot, from /proc/stat."""
+def core_busy_ticks(core: int) -> tuple[int, int, int]:
+    """(busy, total, steal) jiffies of one core since boot, from /proc/stat.
+
+    Steal is time the hypervisor ran something else while this virtual core
+    had work: the processes on it stood still meanwhile. It counts as busy.
+    """
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith(f"cpu{core} "):
             values = [int(v) for v in line.split()[1:]]
             idle = values[3] + values[4]  # idle + iowait
-            return sum(values) - idle, sum(values)
+            return sum(values) - idle, sum(values), values[7]
     raise LookupError(f"cpu{core} not in /proc/stat")
 
 
@@ -105,7 +109,9 @@ class Window:
             return time.process_time()
         return cpu_seconds(self.generator_pid)
 
-    def _read(self) -> tuple[float, float, float, tuple[int, int], tuple[int, int], float]:
+    def _read(
+        self,
+    ) -> tuple[float, float, float, tuple[int, int, int], tuple[int, int, int], float]:
         second = self.second_hub_pid
         return (
             cpu_seconds(self.hub_pid),
@@ -136,6 +142,11 @@ class Window:
             total = after[i][1] - before[i][1]  # type: ignore[index]
             return round(busy / total, 3) if total else 0.0
 
+        def stolen(i: int) -> float:
+            steal = after[i][2] - before[i][2]  # type: ignore[index]
+            total = after[i][1] - before[i][1]  # type: ignore[index]
+            return round(steal / total, 3) if total else 0.0
+
         rss_end = memory_kib(self.hub_pid, "VmRSS")
         self.figures = {
             "hub_cpu": share(0),
@@ -143,6 +154,8 @@ class Window:
             "generator_cpu": share(2),
             "core0_busy": core(3),
             "core1_busy": core(4),
+            "core0_steal": stolen(3),
+            "core1_steal": stolen(4),
             **({"hub2_cpu": share(5)} if self.second_hub_pid is not None else {}),
             "hub_rss_mib": {
                 "start": round(rss_start / 1024, 1),
@@ -248,13 +261,24 @@ class Stack:
 
     def gc_pauses(self, start: float, end: float) -> list[tuple[float, int, float]]:
         """(clock, generation, ms) of the hub's logged GC passes between two clock readings."""
-        pauses = []
+        return [
+            (at, int(generation), ms)
+            for at, (generation, ms) in self._logged("gc_pause", start, end)
+        ]
+
+    def loop_stalls(self, start: float, end: float) -> list[tuple[float, float]]:
+        """(clock, ms) of the hub's logged event-loop stalls between two clock readings."""
+        return [(at, ms) for at, (ms,) in self._logged("loop_stall", start, end)]
+
+    def _logged(self, kind: str, start: float, end: float) -> list[tuple[float, list[float]]]:
+        """The clock and the figures of each ``kind`` line hub_gc.py logged in the span."""
+        found = []
         for line in self.hub_log(tail=None).splitlines():
-            if line.startswith("gc_pause "):
-                _, at, generation, ms = line.split()
-                if start <= float(at) <= end:
-                    pauses.append((float(at), int(generation), float(ms)))
-        return pauses
+            if line.startswith(kind + " "):
+                at, *figures = map(float, line.split()[1:])
+                if start <= at <= end:
+                    found.append((at, figures))
+        return found
 
     def hub_log(self, tail: int | None = 4000) -> str:
         self.log.flush()
@@ -424,6 +448,8 @@ class Load:
     connected: int
     rss_connected_kib: int
     window: Window
+    generator_stalls: list[tuple[float, float]] | None = None
+    """(clock, ms) of the generator's own pauses, where it reports them (Node, ``--gc-log``)."""
 
 
 def new_window(stack: Stack, generator_pid: int | None = None) -> Window:
@@ -445,12 +471,16 @@ async def load_python(stack: Stack, tokens: list[str], rate: float, phases: Phas
 async def load_node(stack: Stack, tokens: list[str], rate: float, phases: Phases) -> Load:
     """The same load from a Node.js process on the load core (bench/loadgen/node)."""
     assert stack.hub is not None
-    async with NodeGenerator(stack.ws_urls, tokens, rate, phases, LOAD_CORE) as node:
+    diagnose = stack.gc_log
+    async with NodeGenerator(
+        stack.ws_urls, tokens, rate, phases, LOAD_CORE, diagnose=diagnose
+    ) as node:
         connect_s, refused, connected = await node.connect()
         rss_connected = memory_kib(stack.hub.pid, "VmRSS")
         window = new_window(stack, node.pid)
         rec, start = await node.run(lambda start: window.sample(start, phases))
-    return Load(rec, start, connect_s, refused, connected, rss_connected, window)
+    stalls = node.stalls if diagnose else None
+    return Load(rec, start, connect_s, refused, connected, rss_connected, window, stalls)
 
 
 async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -486,15 +516,33 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     start = load.start
     if args.gc_log:
         window_start = start + phases.warmup_s
-        pauses = stack.gc_pauses(window_start, window_start + phases.measure_s)
+        window_end = window_start + phases.measure_s
+        pauses = stack.gc_pauses(window_start, window_end)
         result["hub_gc_pauses"] = {
             "count": len(pauses),
             "total_ms": round(sum(ms for _, _, ms in pauses), 1),
             "max_ms": max((ms for _, _, ms in pauses), default=0.0),
             "at": [[round(at - start, 2), gen, ms] for at, gen, ms in pauses],
         }
+        stalls = stack.loop_stalls(window_start, window_end)
+        result["hub_loop_stalls"] = pauses_figures(stalls, start)
+        if load.generator_stalls is not None:
+            result["generator_stalls"] = pauses_figures(
+                [(at, ms) for at, ms in load.generator_stalls if window_start <= at <= window_end],
+                start,
+            )
     result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, load.connected)
     return result
+
+
+def pauses_figures(pauses: Sequence[tuple[float, float]], start: float) -> dict[str, Any]:
+    """Count, total and worst of (clock, ms) pauses, and when each was (s into the run)."""
+    return {
+        "count": len(pauses),
+        "total_ms": round(sum(ms for _, ms in pauses), 1),
+        "max_ms": round(max((ms for _, ms in pauses), default=0.0), 1),
+        "at": [[round(at - start, 2), round(ms, 1)] for at, ms in pauses],
+    }
 
 
 def readable(r: dict[str, Any]) -> str:
@@ -518,13 +566,29 @@ def readable(r: dict[str, Any]) -> str:
             + (f", second hub {r['hub2_cpu']:.0%}" if "hub2_cpu" in r else "")
             + f", valkey {r['valkey_cpu']:.0%}, "
             f"generator ({r.get('generator', 'python')}) {r['generator_cpu']:.0%}; "
-            f"core0 {r['core0_busy']:.0%}, core1 {r['core1_busy']:.0%}",
+            f"core0 {r['core0_busy']:.0%}, core1 {r['core1_busy']:.0%}"
+            + (
+                f" (stolen by the hypervisor: core0 {r['core0_steal']:.1%}, "
+                f"core1 {r['core1_steal']:.1%})"
+                if "core0_steal" in r
+                else ""
+            ),
             f"  hub RSS MiB: {r['hub_rss_mib']}",
             f"  deliveries over {SLOW_MS:.0f} ms [s into the run, count, worst ms]: "
             f"{r['slow_bursts']}",
             *(
                 [f"  hub GC passes over 5 ms [s, generation, ms]: {r['hub_gc_pauses']}"]
                 if "hub_gc_pauses" in r
+                else []
+            ),
+            *(
+                [f"  hub event-loop stalls over 3 ms [s, ms]: {r['hub_loop_stalls']}"]
+                if "hub_loop_stalls" in r
+                else []
+            ),
+            *(
+                [f"  generator stalls and GC passes over 3 ms [s, ms]: {r['generator_stalls']}"]
+                if "generator_stalls" in r
                 else []
             ),
         ]
@@ -599,7 +663,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--gc-log",
         action="store_true",
-        help="diagnostic: log the hub's GC passes over 5 ms (bench/loadgen/hub_gc.py)",
+        help="diagnostic: report the hub's GC passes over 5 ms and event-loop stalls over "
+        "3 ms (bench/loadgen/hub_gc.py), and the Node generator's own stalls and GC passes",
     )
     args = parser.parse_args(argv)
     stack = Stack(args.persistence == "on", gc_log=args.gc_log, hubs=args.hubs)

@@ -33,6 +33,7 @@
 // against its own clock on every run.
 
 import { readFileSync } from "node:fs";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import WebSocket from "ws";
 
@@ -46,6 +47,8 @@ const CLOSE_TIMEOUT_MS = 10_000; // as websockets' close_timeout in the Python g
 const DRAIN_POLL_MS = 100;
 const START_DELAY_S = 0.05;
 const NOT_SET = -1;
+const STALL_MS = 3;
+const PROBE_MS = 5;
 const BID_KINDS = new Set(["feeling_disconnected", "check_in"]);
 const SIGNAL_KINDS = new Set(["need_space", "im_back", "feeling_disconnected", "check_in", "ack"]);
 
@@ -362,6 +365,39 @@ function sendOne(client, k, due, rec) {
   else rec.failed.set(k, "closed");
 }
 
+/**
+ * Diagnostics (config.diagnose): the generator's own pauses over STALL_MS, as
+ * [clock, ms]: GC passes (perf_hooks), and wake-ups of a probe due every
+ * PROBE_MS that came late (the loop was busy). A slow delivery near one may
+ * be the generator's, not the hub's.
+ */
+function watchStalls() {
+  const stalls = [];
+  const offset = now() - performance.now() / 1000;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.duration > STALL_MS) stalls.push([offset + entry.startTime / 1000, entry.duration]);
+    }
+  });
+  gc.observe({ entryTypes: ["gc"] });
+  let due = now() + PROBE_MS / 1000;
+  let timer = null;
+  const probe = () => {
+    const t = now();
+    if ((t - due) * 1000 > STALL_MS) stalls.push([due, (t - due) * 1000]);
+    due = t + PROBE_MS / 1000;
+    timer = setTimeout(probe, PROBE_MS);
+  };
+  timer = setTimeout(probe, PROBE_MS);
+  return {
+    stop() {
+      gc.disconnect();
+      clearTimeout(timer);
+      return stalls.sort((a, b) => a[0] - b[0]);
+    },
+  };
+}
+
 /** Wait until every signal has its result and its delivery, or the drain time is up. */
 async function drain(rec, deadline) {
   while (now() < deadline) {
@@ -405,10 +441,12 @@ async function main(configPath) {
   for (const client of clients) client.ws.send(ping); // every connection has been heard from lately
   const start = now() + START_DELAY_S;
   emit({ event: "start", start });
+  const watch = config.diagnose ? watchStalls() : null;
   await sendAll(clients, rate, start, run.rec);
   await drain(run.rec, start + config.warmup_s + config.measure_s + config.drain_s);
+  const stalls = watch === null ? [] : watch.stop();
   await closeAll(clients);
-  const done = JSON.stringify({ event: "done", ...run.rec.toJSON() });
+  const done = JSON.stringify({ event: "done", ...run.rec.toJSON(), stalls });
   process.stdout.write(`${done}\n`, () => process.exit(0)); // a pipe may take the 5 MB in parts
 }
 
