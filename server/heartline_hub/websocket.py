@@ -5,9 +5,11 @@ request handler alive for the connection's life and wakes the handler's
 task through its own message queue for every frame: about 11 KiB and a
 large part of an idle connection's CPU (BENCHMARKS.md, fifth slice). So
 the listener (listener.py) hands ``/v1/ws`` upgrades to a :class:`Connection`
-instead: an asyncio protocol on the socket that runs the websockets
-library's sans-I/O ``ServerProtocol`` (handshake checks, framing, masking,
-close handshake, size limit, permessage-deflate when configured).
+instead: an asyncio protocol on the socket. The websockets library's sans-I/O
+``ServerProtocol`` checks and answers the upgrade; then the frames of a
+connection without compression are read by hand (ws_framing.py), and the
+protocol object is let go. One that negotiated permessage-deflate keeps
+websockets' protocol for its framing, compression and close handshake.
 
 A session sees either through :class:`Socket`. :class:`AiohttpSocket`
 serves the upgrades aiohttp still receives: one that follows another
@@ -35,6 +37,9 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from heartline_protocol import SUBPROTOCOL
+
+from .writer import binary_frame
+from .ws_framing import Closed, Failed, FrameReader, Ping, Whole, close_frame, pong_frame
 
 __all__ = ["HANDLED", "AiohttpSocket", "Connection", "Kind", "Message", "Socket"]
 
@@ -109,12 +114,18 @@ class Connection(asyncio.Protocol):
         on_open: Callable[[Connection], None],
         refuse: Callable[[], tuple[int, str, str] | None],
     ) -> None:
-        self._protocol = ServerProtocol(
+        self._protocol: ServerProtocol | None = ServerProtocol(
             select_subprotocol=_heartline_or_none,
             extensions=[ServerPerMessageDeflateFactory()] if deflate else None,
             max_size=max_message_bytes,
             logger=_quiet,
         )
+        """websockets' protocol: the handshake, and all of a compressed connection."""
+        self._max_size = max_message_bytes
+        self._reader: FrameReader | None = None
+        """The hand-made framing of an open connection without compression."""
+        self._close_sent = False
+        self._close_code: int | None = None
         self._on_open = on_open
         self._refuse = refuse
         self._loop = asyncio.get_running_loop()
@@ -144,7 +155,9 @@ class Connection(asyncio.Protocol):
 
     @property
     def close_code(self) -> int | None:
-        return self._protocol.close_code
+        if self._protocol is not None:
+            return self._protocol.close_code
+        return self._close_code
 
     async def receive(self, timeout: float | None = None) -> Message:
         if not self._inbox and not self._closed:
@@ -166,17 +179,26 @@ class Connection(asyncio.Protocol):
         return message
 
     async def send_bytes(self, data: bytes) -> None:
-        if self._closed or self._protocol.state is not State.OPEN:
-            raise ConnectionResetError("the WebSocket is closed")
-        self._protocol.send_binary(data)
-        self._flush()
+        protocol = self._protocol
+        if protocol is None:
+            if self._closed or self._close_sent or self._transport is None:
+                raise ConnectionResetError("the WebSocket is closed")
+            self._transport.write(binary_frame(data))
+        else:
+            if self._closed or protocol.state is not State.OPEN:
+                raise ConnectionResetError("the WebSocket is closed")
+            protocol.send_binary(data)
+            self._flush()
         if self._writable is not None:
             await asyncio.shield(self._writable)
 
     async def close(self, code: int, reason: bytes) -> None:
         """Send a close frame, wait (briefly) for the client's, then close the socket."""
-        if self._protocol.state is State.OPEN:
-            self._protocol.send_close(code, reason.decode(errors="replace"))
+        protocol = self._protocol
+        if protocol is None:
+            self._send_close(code, reason.decode(errors="replace"))
+        elif protocol.state is State.OPEN:
+            protocol.send_close(code, reason.decode(errors="replace"))
             self._flush()
         if self._closed:
             return
@@ -195,23 +217,36 @@ class Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._read(reader.feed(data))
+            return
         protocol = self._protocol
+        if protocol is None:
+            return
         protocol.receive_data(data)
-        for event in protocol.events_received():
+        events = protocol.events_received()
+        for event in events:
             if isinstance(event, Request):
                 self._answer_upgrade(event)
             elif isinstance(event, Frame):
                 self._take(event)
         self._flush()
+        if self._opened_at_a_frame_boundary(protocol, events):
+            self._reader = FrameReader(self._max_size)
+            self._protocol = None
 
     def eof_received(self) -> bool:
-        self._protocol.receive_eof()
-        self._flush()
+        if self._protocol is not None:
+            self._protocol.receive_eof()
+            self._flush()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         del exc
         self._closed = True
+        if self._protocol is None and self._close_code is None:
+            self._close_code = 1006
         self._wake()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
@@ -229,6 +264,7 @@ class Connection(asyncio.Protocol):
 
     def _answer_upgrade(self, request: Request) -> None:
         protocol = self._protocol
+        assert protocol is not None, "an upgrade is read by websockets' protocol"
         refused = self._refuse()
         if refused is None:
             response = protocol.accept(request)
@@ -242,6 +278,58 @@ class Connection(asyncio.Protocol):
             self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
             self.compressed = "Sec-WebSocket-Extensions" in response.headers
             self._on_open(self)
+
+    def _opened_at_a_frame_boundary(
+        self, protocol: ServerProtocol, events: Sequence[object]
+    ) -> bool:
+        """Whether framing can pass to :class:`FrameReader`: the upgrade was just
+        accepted without compression, and nothing after the request has been read
+        (websockets' parser holds no byte of a frame)."""
+        return (
+            self.subprotocol is not None
+            and not self.compressed
+            and protocol.state is State.OPEN
+            and len(events) == 1
+            and not protocol.reader.buffer
+        )
+
+    def _read(self, completed: list[Whole | Ping | Closed | Failed]) -> None:
+        """Act on what the hand-made framing read: messages, pings, the close, a violation."""
+        transport = self._transport
+        for item in completed:
+            if isinstance(item, Whole):
+                self._deliver(Message(Kind.TEXT if item.text else Kind.BINARY, item.data))
+            elif isinstance(item, Ping):
+                if transport is not None and not self._close_sent:
+                    transport.write(pong_frame(item.payload))
+            elif isinstance(item, Closed):
+                self._close_code = item.code
+                self._answer_close(item)
+            else:
+                self._close_code = item.code
+                self._send_close(item.code, item.reason)
+                self._drop()
+
+    def _answer_close(self, closed: Closed) -> None:
+        """Echo the client's close (RFC 6455 5.5.1); the server then closes the TCP connection."""
+        if closed.code == 1005:
+            if not self._close_sent and self._transport is not None:
+                self._transport.write(b"\x88\x00")
+                self._close_sent = True
+        else:
+            self._send_close(closed.code, "")
+        self._drop()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        if not self._close_sent and self._transport is not None and not self._closed:
+            self._transport.write(close_frame(code, reason))
+            self._close_sent = True
+
+    def _drop(self) -> None:
+        """Close the socket once the close frames are exchanged (or the framing failed)."""
+        if self._transport is not None:
+            self._transport.close()
+        self._wake()
 
     def _take(self, frame: Frame) -> None:
         """Collect a message's frames; control frames are answered by the protocol."""
@@ -279,15 +367,15 @@ class Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def _flush(self) -> None:
-        """Write what the protocol has to send; close the socket once the close is done."""
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        """Write what websockets' protocol has to send; close the socket once its close is done."""
+        transport, protocol = self._transport, self._protocol
+        if transport is None or transport.is_closing() or protocol is None:
             return
-        writes = self._protocol.data_to_send()
+        writes = protocol.data_to_send()
         data = [chunk for chunk in writes if chunk is not SEND_EOF and chunk]
         if data:
             transport.write(b"".join(data))
-        if SEND_EOF in writes or self._protocol.state is State.CLOSED:
+        if SEND_EOF in writes or protocol.state is State.CLOSED:
             transport.close()
 
 

@@ -106,11 +106,30 @@ async def test_frames_sent_faster_than_they_are_handled_are_all_answered_in_orde
     assert isinstance(replies[2], Result), "each ping answered after the signals sent before it"
 
 
+async def closed_with(ws: RawWebSocket) -> int:
+    """The code of the hub's close frame, once the hub also closed the connection."""
+    frame = await ws.next_frame()
+    assert frame.opcode is Opcode.CLOSE
+    assert await ws.closed_by_hub()
+    return Close.parse(bytes(frame.data)).code
+
+
 async def test_a_close_from_the_client_is_answered_and_the_hub_closes_the_connection(
     upgraded: RawWebSocket,
 ) -> None:
     upgraded.send(lambda p: p.send_close(1000, "bye"))
-    frame = await upgraded.next_frame()
-    assert frame.opcode is Opcode.CLOSE
-    assert Close.parse(bytes(frame.data)).code == 1000
-    assert await upgraded.closed_by_hub()
+    assert await closed_with(upgraded) == 1000
+
+
+async def test_an_unmasked_frame_is_refused_with_1002_and_the_connection_closed(
+    upgraded: RawWebSocket,
+) -> None:
+    upgraded.writer.write(b"\x82\x03abc")
+    assert await closed_with(upgraded) == 1002
+
+
+async def test_a_text_message_that_is_not_utf8_is_refused_with_1007(
+    upgraded: RawWebSocket,
+) -> None:
+    upgraded.writer.write(b"\x81\x81\x00\x00\x00\x00\xff")
+    assert await closed_with(upgraded) == 1007
