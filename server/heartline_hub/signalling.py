@@ -4,7 +4,9 @@ Both ways in keep the same promises (SPEC.md 5 and 7): a device whose token
 may only read is refused; an overloaded hub refuses with ``unavailable`` and
 a moment to come back after; each way in limits how fast a device signals;
 a ``need_space``'s timers are written before the signal is stored, so a
-stored space always ends; a signal resent with the same id is answered with
+stored space always ends (on one server they are queued just ahead of the
+append on the same connection, which Redis runs in order: one round trip
+for both); a signal resent with the same id is answered with
 the event stored the first time; and after ``im_back`` the space's timers
 are forgotten (one missed there fires as a no-op, timers.py).
 """
@@ -23,7 +25,7 @@ from .clock import now_ms
 from .journal import Idempotency, Recorded
 from .metrics import SIGNALS_BY_KIND
 from .ratelimit import TokenBucket
-from .store import StoreUnavailable, TokenRecord
+from .store import StoreUnavailable, TimersAhead, TokenRecord
 
 if TYPE_CHECKING:
     from .node import Node
@@ -71,16 +73,24 @@ async def _store(
     node: Node, identity: TokenRecord, signal: Signal, answer: Callable[[Recorded], None] | None
 ) -> Recorded:
     body = signal.body
+    timers: TimersAhead | None = None
     if isinstance(body, NeedSpace):
         until = now_ms() + body.duration * 1000
-        await node.timers.schedule(identity.pair, identity.member, until, body.duration)
+        timers = await _schedule_space(node, identity, until, body.duration)
         body = NeedSpace(duration=body.duration, note=body.note, until=until)
     ending_space = await _space_until(node, identity) if isinstance(body, ImBack) else None
-    recorded = await node.journal.record(
-        identity.pair,
-        decisions.signal(identity.member, identity.device, body),
-        idempotency=Idempotency.of(identity.device, signal.id, repr(signal.body).encode()),
-    )
+    try:
+        recorded = await node.journal.record(
+            identity.pair,
+            decisions.signal(identity.member, identity.device, body),
+            idempotency=Idempotency.of(identity.device, signal.id, repr(signal.body).encode()),
+        )
+    except BaseException:
+        if timers is not None:
+            timers.abandon()
+        raise
+    if timers is not None:
+        await timers.written()
     assert recorded is not None
     if answer is not None:
         answer(recorded)
@@ -89,6 +99,17 @@ async def _store(
         if ending_space is not None:
             await _forget_space_timers(node, identity, ending_space)
     return recorded
+
+
+async def _schedule_space(
+    node: Node, identity: TokenRecord, until: int, duration_s: int
+) -> TimersAhead | None:
+    """The space's timers, written before its signal: queued ahead of the append where
+    Redis keeps that order (one round trip for both), else awaited first."""
+    ahead = node.timers.schedule_ahead(identity.pair, identity.member, until, duration_s)
+    if ahead is None:
+        await node.timers.schedule(identity.pair, identity.member, until, duration_s)
+    return ahead
 
 
 async def _space_until(node: Node, identity: TokenRecord) -> int | None:

@@ -24,7 +24,7 @@ import structlog
 from . import decisions
 from .clock import now_ms
 from .journal import Decide, PairGone
-from .store import StoreUnavailable
+from .store import StoreUnavailable, TimersAhead
 from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -48,16 +48,34 @@ class Timers:
         return shard_for(pair_id, self._settings.timer_shards)
 
     async def schedule(self, pair_id: str, member: str, until: int, duration_s: int) -> None:
+        due = self._due(pair_id, member, until, duration_s)
+        await self._node.store.schedule_timers(self.shard_of(pair_id), due)
+
+    def schedule_ahead(
+        self, pair_id: str, member: str, until: int, duration_s: int
+    ) -> TimersAhead | None:
+        """Queue a space's timers ahead of its signal's append, to share its round trip;
+        None where that would not keep them first (then :meth:`schedule`)."""
+        due = self._due(pair_id, member, until, duration_s)
+        return self._node.store.schedule_timers_ahead(self.shard_of(pair_id), due)
+
+    def _due(self, pair_id: str, member: str, until: int, duration_s: int) -> dict[str, int]:
         lead_s = self._settings.space_ending_seconds
         due = {_name(pair_id, member, until, ENDED): until}
         if duration_s > lead_s:
             due[_name(pair_id, member, until, ENDING)] = until - lead_s * 1000
-        await self._node.store.schedule_timers(self.shard_of(pair_id), due)
+        return due
 
     async def cancel(self, pair_id: str, member: str, until: int) -> None:
-        """Forget a space's timers (after im_back); a timer missed here fires as a no-op."""
+        """Forget a space's timers (after im_back); a timer missed here fires as a no-op.
+
+        So nothing waits for the removal where it can be queued without
+        waiting (one server); its failure is logged by the store.
+        """
         names = [_name(pair_id, member, until, kind) for kind in (ENDING, ENDED)]
-        await self._node.store.cancel_timers(self.shard_of(pair_id), *names)
+        shard = self.shard_of(pair_id)
+        if not self._node.store.cancel_timers_unawaited(shard, *names):
+            await self._node.store.cancel_timers(shard, *names)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())

@@ -13,7 +13,14 @@ from .records import (
     TokenRecord,
     WebhookRecord,
 )
-from .redis_store import AppendRequest, Connection, Store, StoreUnavailable, Subscription
+from .redis_store import (
+    AppendRequest,
+    Connection,
+    Store,
+    StoreUnavailable,
+    Subscription,
+    TimersAhead,
+)
 
 __all__ = [
     "AppendOutcome",
@@ -30,6 +37,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Subscription",
+    "TimersAhead",
     "TokenRecord",
     "WebhookRecord",
 ]

@@ -158,6 +158,18 @@ class Multiplexed:
             await self._open()
         return await self._send(args)
 
+    def send_now(self, *args: Any) -> asyncio.Future[Any] | None:
+        """Queue a command at once, ahead of anything sent after it; its reply's future.
+
+        None when the connection is not open (use :meth:`execute`). The
+        command leaves with the rest of this loop turn's commands, and Redis
+        runs it before them: a caller can queue a write, then the write that
+        must follow it, and wait for both in one round trip.
+        """
+        if self._transport is None:
+            return None
+        return self._send(args)
+
     async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send several commands at once (one round trip); their replies in the same order.
 

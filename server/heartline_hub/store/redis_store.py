@@ -19,6 +19,7 @@ pair's keys, which share a slot.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import msgpack
 import redis.asyncio as redis
+import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import ClusterNode
 
@@ -64,7 +66,16 @@ from .records import (
 from .state_packer import StatePacker
 from .subscriber import Subscriber
 
-__all__ = ["AppendRequest", "Connection", "Store", "StoreUnavailable", "Subscription"]
+__all__ = [
+    "AppendRequest",
+    "Connection",
+    "Store",
+    "StoreUnavailable",
+    "Subscription",
+    "TimersAhead",
+]
+
+log = structlog.get_logger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -649,16 +660,45 @@ class Store:
         sets them: they live on another slot, so a failover of their primary
         must not take back a space's end once its ``need_space`` was answered.
         """
-        scored = [item for name, due_ms in due.items() for item in (due_ms, name)]
-        command = ("ZADD", timer_shard_key(shard), *scored)
+        command = _timers_command(shard, due)
         if self._wait_replicas:
             await self._hot.execute_replicated(command, self._wait_replicas, self._wait_ms)
         else:
             await self._hot.execute(*command)
 
+    def schedule_timers_ahead(self, shard: int, due: dict[str, int]) -> TimersAhead | None:
+        """Queue the timers' write now, so that it shares a round trip with the next write.
+
+        Only where one connection carries every write, so that Redis runs
+        them in the order sent: one server, without replica confirmation.
+        None elsewhere (a cluster, where the timers' slot may live on another
+        primary; ``WAIT``; a connection not open yet): then await
+        :meth:`schedule_timers` before the write that needs them.
+        """
+        if self._wait_replicas or not isinstance(self._hot, Multiplexed):
+            return None
+        reply = self._hot.send_now(*_timers_command(shard, due))
+        return None if reply is None else TimersAhead(reply)
+
     @_translating_errors
     async def cancel_timers(self, shard: int, *names: str) -> None:
         await self._hot.execute("ZREM", timer_shard_key(shard), *names)
+
+    def cancel_timers_unawaited(self, shard: int, *names: str) -> bool:
+        """Queue the timers' removal without waiting for it; False if it could not be
+        queued (a cluster, or no open connection: then await :meth:`cancel_timers`).
+
+        For a removal whose failure is harmless (a timer left fires as a no-op):
+        the caller's task does not wake again for its reply, and a failure is
+        only logged.
+        """
+        if not isinstance(self._hot, Multiplexed):
+            return False
+        reply = self._hot.send_now("ZREM", timer_shard_key(shard), *names)
+        if reply is None:
+            return False
+        reply.add_done_callback(_log_cancel_failure)
+        return True
 
     @_translating_errors
     async def claim_timers(self, shard: int, now: int, lease_end: int, limit: int) -> list[str]:
@@ -724,6 +764,41 @@ class Subscription:
 
     async def close(self) -> None:
         await self._subscriber.close()
+
+
+def _timers_command(shard: int, due: dict[str, int]) -> tuple[Any, ...]:
+    scored = [item for name, due_ms in due.items() for item in (due_ms, name)]
+    return ("ZADD", timer_shard_key(shard), *scored)
+
+
+class TimersAhead:
+    """Timers queued by :meth:`Store.schedule_timers_ahead`, their reply still to come."""
+
+    def __init__(self, reply: asyncio.Future[Any]) -> None:
+        self._reply = reply
+
+    @_translating_errors
+    async def written(self) -> None:
+        """Once the reply is in: raises :class:`StoreUnavailable` if they were not written."""
+        await self._reply
+
+    def abandon(self) -> None:
+        """The write that needed them failed: their outcome no longer matters."""
+        if self._reply.done():
+            self._reply.exception()
+        else:
+            self._reply.add_done_callback(_retrieve)
+
+
+def _log_cancel_failure(reply: asyncio.Future[Any]) -> None:
+    error = None if reply.cancelled() else reply.exception()
+    if error is not None:
+        log.warning("timer_cancel_failed", error=str(error))
+
+
+def _retrieve(reply: asyncio.Future[Any]) -> None:
+    if not reply.cancelled():
+        reply.exception()
 
 
 def _append_outcome(reply: list[Any]) -> AppendOutcome:

@@ -8,6 +8,7 @@ frames: the state stored beside each one is its fold.
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from heartline_hub.auth import hash_secret, new_id, new_token
@@ -31,6 +33,7 @@ from heartline_hub.store import (
     Stale,
     Store,
     StoreUnavailable,
+    TimersAhead,
     TokenRecord,
     WebhookRecord,
 )
@@ -456,6 +459,56 @@ async def test_a_cancelled_timer_is_never_claimed(store: Store, shard: int) -> N
     await store.schedule_timers(shard, {"p_x|m_A|1|ended": t0 - 1})
     await store.cancel_timers(shard, "p_x|m_A|1|ended")
     assert await store.claim_timers(shard, t0 + 60_000, t0 + 65_000, 10) == []
+
+
+async def test_on_one_server_timers_queued_ahead_come_before_the_next_command(
+    store: Store, server: redis.Redis | redis.RedisCluster, shard: int
+) -> None:
+    t0 = now_ms()
+    await store.claim_timers(shard, t0, t0 + 5_000, 10)
+    ahead = store.schedule_timers_ahead(shard, {"p_x|m_A|1|ended": t0 - 1})
+    if isinstance(server, redis.RedisCluster):
+        assert ahead is None, "on a cluster the timers' slot may be on another primary"
+        return
+    assert ahead is not None
+    claimed = await store.claim_timers(shard, t0, t0 + 5_000, 10)
+    assert claimed == ["p_x|m_A|1|ended"], "sent after the timers without waiting for them"
+    await ahead.written()
+
+
+async def test_on_one_server_a_removal_can_be_queued_without_waiting(
+    store: Store, server: redis.Redis | redis.RedisCluster, shard: int
+) -> None:
+    t0 = now_ms()
+    await store.schedule_timers(shard, {"p_x|m_A|1|ended": t0 - 1})
+    queued = store.cancel_timers_unawaited(shard, "p_x|m_A|1|ended")
+    assert queued is not isinstance(server, redis.RedisCluster)
+    if not queued:
+        await store.cancel_timers(shard, "p_x|m_A|1|ended")
+    assert await store.claim_timers(shard, t0 + 60_000, t0 + 65_000, 10) == []
+
+
+async def test_timers_ahead_whose_write_failed_make_the_signal_unavailable() -> None:
+    reply: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    reply.set_exception(RedisConnectionError("connection to Redis lost"))
+    with pytest.raises(StoreUnavailable):
+        await TimersAhead(reply).written()
+
+
+async def test_abandoned_timers_ahead_leave_no_unretrieved_failure() -> None:
+    loop = asyncio.get_running_loop()
+    failures: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: failures.append(context))
+    try:
+        reply: asyncio.Future[object] = loop.create_future()
+        TimersAhead(reply).abandon()
+        reply.set_exception(RedisConnectionError("connection to Redis lost"))
+        del reply
+        await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert failures == []
 
 
 # Invites, joining, devices and tokens.
