@@ -3,14 +3,18 @@
 The hub folds every event it stores into the state it keeps, and a client
 folds every event it receives into the state it shows, with this one
 function, so both hold the same state at the same version.
+
+The members, bids and states built here take every field from the state
+and the event, which were checked when they were built, so they are built
+without checking again (frozen.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from .events import Delivered, Event, Presence, SpaceEnded
+from .frozen import assemble, evolve
 from .signals import Ack, CheckIn, FeelingDisconnected, ImBack, NeedSpace
 from .state import Bid, BidAck, MemberState, State, next_status
 
@@ -24,7 +28,8 @@ def apply_event(state: State, event: Event) -> State:
     """The state after ``event``; events at or below ``state.version`` change nothing."""
     if event.seq <= state.version:
         return state
-    return State(
+    return assemble(
+        State,
         version=event.seq,
         members=_fold_members(state.members, event),
         bids=_fold_bids(state.bids, event),
@@ -34,13 +39,17 @@ def apply_event(state: State, event: Event) -> State:
 def _fold_members(members: tuple[MemberState, ...], event: Event) -> tuple[MemberState, ...]:
     """The member the event is about changes; one not yet in the state joins it."""
     index = next((i for i, m in enumerate(members) if m.id == event.member), len(members))
-    current = members[index] if index < len(members) else MemberState(event.member)
+    current = members[index] if index < len(members) else _newcomer(event.member)
     updated = _fold_member(current, event)
     if index == len(members):
         return (*members, updated)
     if updated is current:
         return members
     return (*members[:index], updated, *members[index + 1 :])
+
+
+def _newcomer(member_id: str) -> MemberState:
+    return evolve(_NEWCOMER, id=member_id)
 
 
 def _fold_member(member: MemberState, event: Event) -> MemberState:
@@ -51,7 +60,7 @@ def _fold_member(member: MemberState, event: Event) -> MemberState:
 def _start_space(member: MemberState, event: Event) -> MemberState:
     body = event.body
     assert isinstance(body, NeedSpace)
-    return replace(
+    return evolve(
         member,
         status=next_status(member.status, event.kind),
         since=event.at,
@@ -63,7 +72,7 @@ def _start_space(member: MemberState, event: Event) -> MemberState:
 
 def _come_back(member: MemberState, event: Event) -> MemberState:
     status = next_status(member.status, event.kind)
-    return replace(member, status=status, since=event.at, until=None, note=None, space_seq=None)
+    return evolve(member, status=status, since=event.at, until=None, note=None, space_seq=None)
 
 
 def _end_space(member: MemberState, event: Event) -> MemberState:
@@ -71,19 +80,19 @@ def _end_space(member: MemberState, event: Event) -> MemberState:
     assert isinstance(body, SpaceEnded)
     if member.space_seq != body.target:
         return member
-    return replace(member, status=next_status(member.status, event.kind), since=event.at)
+    return evolve(member, status=next_status(member.status, event.kind), since=event.at)
 
 
 def _confirm_receipt(member: MemberState, event: Event) -> MemberState:
     body = event.body
     assert isinstance(body, Delivered)
-    return replace(member, received=max(member.received, body.through))
+    return evolve(member, received=max(member.received, body.through))
 
 
 def _see_presence(member: MemberState, event: Event) -> MemberState:
     body = event.body
     assert isinstance(body, Presence)
-    return replace(member, online=body.online, last_seen=event.at)
+    return evolve(member, online=body.online, last_seen=event.at)
 
 
 _MEMBER_FOLDS: dict[type, Callable[[MemberState, Event], MemberState]] = {
@@ -95,15 +104,26 @@ _MEMBER_FOLDS: dict[type, Callable[[MemberState, Event], MemberState]] = {
 }
 """How an event changes the member it is about; kinds not listed leave the member as is."""
 
+_NEWCOMER = MemberState("newcomer")
+"""A member's state before their first event; copied with the member's id."""
+
 
 def _fold_bids(bids: tuple[Bid, ...], event: Event) -> tuple[Bid, ...]:
     body = event.body
     if isinstance(body, FeelingDisconnected | CheckIn):
         wish = body.wish if isinstance(body, FeelingDisconnected) else None
-        bid = Bid(event.seq, body.kind, event.member, event.at, note=body.note, wish=wish)
+        bid = assemble(
+            Bid,
+            seq=event.seq,
+            kind=body.kind,
+            member=event.member,
+            at=event.at,
+            note=body.note,
+            wish=wish,
+        )
         return (*bids, bid)
     if isinstance(body, Ack):
-        ack = BidAck(event.seq, event.member, event.at, reply=body.reply)
+        ack = assemble(BidAck, seq=event.seq, member=event.member, at=event.at, reply=body.reply)
         heard = tuple(_hear(bid, event.member, body.target, ack) for bid in bids)
         return _drop_old_acknowledged(heard)
     return bids
@@ -112,7 +132,7 @@ def _fold_bids(bids: tuple[Bid, ...], event: Event) -> tuple[Bid, ...]:
 def _hear(bid: Bid, listener: str, target: int, ack: BidAck) -> Bid:
     """An ack hears the partner's open bid at ``target`` and every earlier one."""
     if bid.open and bid.member != listener and bid.seq <= target:
-        return replace(bid, ack=ack)
+        return evolve(bid, ack=ack)
     return bid
 
 
