@@ -85,17 +85,26 @@ class Timers:
 
     async def _run(self) -> None:
         interval = self._settings.timer_poll_ms / 1000
+        shards = range(self._settings.timer_shards)
         while True:
             try:
-                await asyncio.gather(*map(self._sweep, range(self._settings.timer_shards)))
+                await self._sweep(shards)
             except StoreUnavailable as error:
                 log.warning("timers_unavailable", error=str(error))
             await asyncio.sleep(interval)
 
-    async def _sweep(self, shard: int) -> None:
+    async def _sweep(self, shards: range) -> None:
+        """Claim the due timers of every shard in one round trip, then fire each shard's
+        in order; shards with timers to fire fire side by side."""
         now = now_ms()
         lease_end = now + self._settings.timer_lease_ms
-        for timer in await self._node.store.claim_timers(shard, now, lease_end, CLAIM_BATCH):
+        claimed = await self._node.store.claim_timers_of(shards, now, lease_end, CLAIM_BATCH)
+        due = [(shard, timers) for shard, timers in zip(shards, claimed, strict=True) if timers]
+        if due:
+            await asyncio.gather(*(self._fire_all(shard, timers) for shard, timers in due))
+
+    async def _fire_all(self, shard: int, timers: list[str]) -> None:
+        for timer in timers:
             await self._fire(shard, timer)
 
     async def _fire(self, shard: int, timer: str) -> None:

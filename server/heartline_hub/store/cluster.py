@@ -96,17 +96,25 @@ class ClusterPipes:
     async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Commands grouped by primary, each group in one write; replies in command order.
 
-        A command answered with a redirection is sent again on its own; the
-        hot path sends only reads this way, which are safe to repeat.
+        A command answered with a redirection is sent again on its own (it
+        did not run where it was sent). The first failure is raised.
         """
-        outcomes = await self._each_by_owner(commands)
-        for n, outcome in enumerate(outcomes):
-            if isinstance(outcome, _REROUTED):
-                outcomes[n] = await self.execute(*commands[n])
+        outcomes = await self.execute_each(commands)
         failure = next((item for item in outcomes if isinstance(item, Exception)), None)
         if failure is not None:
             self._notice(failure)
             raise failure
+        return outcomes
+
+    async def execute_each(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Like :meth:`execute_many`, but each command's failure is returned in its place."""
+        outcomes = await self._each_by_owner(commands)
+        for n, outcome in enumerate(outcomes):
+            if isinstance(outcome, _REROUTED):
+                try:
+                    outcomes[n] = await self.execute(*commands[n])
+                except redis_errors.RedisError as error:
+                    outcomes[n] = error
         return outcomes
 
     async def execute_replicated(self, args: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:

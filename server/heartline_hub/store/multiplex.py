@@ -65,6 +65,10 @@ class Pipelined(Protocol):
 
     async def execute_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
+    async def execute_each(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Like ``execute_many``, but each command's failure is returned in its place."""
+        ...
+
     async def execute_replicated(self, args: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:
         """Run a write, then wait until ``replicas`` replicas have it (``NotReplicated``)."""
         ...
@@ -96,6 +100,25 @@ class Script:
             return await _run(connection, ("EVALSHA", self.sha, *tail), replicas, wait_ms)
         except redis_errors.NoScriptError:
             return await _run(connection, ("EVAL", self.source, *tail), replicas, wait_ms)
+
+    async def many(
+        self, connection: Pipelined, calls: Sequence[tuple[list[Any], list[Any]]]
+    ) -> list[Any]:
+        """Run the script once per (keys, args), all in one round trip (per primary).
+
+        A call the server answers with NOSCRIPT (it lost its scripts) is run
+        again with the source; the first other failure is raised.
+        """
+        commands = [("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls]
+        outcomes = await connection.execute_each(commands)
+        for n, outcome in enumerate(outcomes):
+            if isinstance(outcome, redis_errors.NoScriptError):
+                keys, args = calls[n]
+                outcomes[n] = await self(connection, keys, args)
+        failure = next((item for item in outcomes if isinstance(item, Exception)), None)
+        if failure is not None:
+            raise failure
+        return outcomes
 
 
 async def _run(connection: Pipelined, command: tuple[Any, ...], replicas: int, wait_ms: int) -> Any:

@@ -707,6 +707,16 @@ class Store:
         )
         return [member.decode() for member in claimed]
 
+    @_translating_errors
+    async def claim_timers_of(
+        self, shards: Sequence[int], now: int, lease_end: int, limit: int
+    ) -> list[list[str]]:
+        """:meth:`claim_timers` for each shard, in one round trip (on a cluster, one per
+        primary); the claimed timers of each shard, in the order of ``shards``."""
+        calls = [([timer_shard_key(shard)], [now, lease_end, limit]) for shard in shards]
+        replies = await self._claim_timers.many(self._hot, calls)
+        return [[member.decode() for member in claimed] for claimed in replies]
+
     # Live fan-out.
 
     @_translating_errors

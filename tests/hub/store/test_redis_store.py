@@ -461,6 +461,22 @@ async def test_a_cancelled_timer_is_never_claimed(store: Store, shard: int) -> N
     assert await store.claim_timers(shard, t0 + 60_000, t0 + 65_000, 10) == []
 
 
+async def test_the_due_timers_of_several_shards_are_claimed_together(
+    store: Store, server: redis.Redis | redis.RedisCluster
+) -> None:
+    shards = [100_000 + secrets.randbelow(1_000_000) for _ in range(4)]
+    t0 = now_ms()
+    try:
+        await store.schedule_timers(shards[0], {"p_x|m_A|1|ended": t0 - 1})
+        await store.schedule_timers(shards[2], {"p_y|m_B|2|ended": t0 - 1})
+        await server.script_flush()
+        claimed = await store.claim_timers_of(shards, t0, t0 + 5_000, 10)
+        assert claimed == [["p_x|m_A|1|ended"], [], ["p_y|m_B|2|ended"], []], "even after a flush"
+        assert await store.claim_timers_of(shards, t0, t0 + 5_000, 10) == [[], [], [], []]
+    finally:
+        await server.delete(*(timer_shard_key(shard) for shard in shards))
+
+
 async def test_on_one_server_timers_queued_ahead_come_before_the_next_command(
     store: Store, server: redis.Redis | redis.RedisCluster, shard: int
 ) -> None:
