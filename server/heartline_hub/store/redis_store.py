@@ -461,7 +461,7 @@ class Store:
 
     @_translating_errors
     async def webhook_pairs(self) -> list[str]:
-        return sorted(pair.decode() for pair in await self._redis.smembers(WEBHOOK_PAIRS))
+        return sorted(pair.decode() for pair in await self._hot.execute("SMEMBERS", WEBHOOK_PAIRS))
 
     @_translating_errors
     async def lease_webhook(self, pair_id: str, webhook_id: str, hub_id: str, ttl_ms: int) -> bool:
@@ -596,24 +596,22 @@ class Store:
         could not renew it in time (a Redis failover, a frozen process) and
         may have been swept as dead by another hub.
         """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(hub_alive_key(hub_id), 1, px=ttl_ms, get=True)
-            pipe.sadd(HUBS, hub_id)
-            previous, _ = await pipe.execute()
+        previous, _ = await self._hot.execute_many(
+            [("SET", hub_alive_key(hub_id), 1, "PX", ttl_ms, "GET"), ("SADD", HUBS, hub_id)]
+        )
         return previous is not None
 
     @_translating_errors
     async def hub_alive(self, hub_id: str) -> bool:
-        return bool(await self._redis.exists(hub_alive_key(hub_id)))
+        return bool(await self._hot.execute("EXISTS", hub_alive_key(hub_id)))
 
     @_translating_errors
     async def dead_hubs(self) -> list[str]:
         """Hubs that announced themselves and stopped renewing their alive key."""
-        hubs = sorted(member.decode() for member in await self._redis.smembers(HUBS))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for hub in hubs:
-                pipe.exists(hub_alive_key(hub))
-            alive = await pipe.execute()
+        hubs = sorted(member.decode() for member in await self._hot.execute("SMEMBERS", HUBS))
+        if not hubs:
+            return []
+        alive = await self._hot.execute_many([("EXISTS", hub_alive_key(hub)) for hub in hubs])
         return [hub for hub, exists in zip(hubs, alive, strict=True) if not exists]
 
     @_translating_errors
