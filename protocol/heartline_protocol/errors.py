@@ -43,6 +43,8 @@ class CloseCode(enum.IntEnum):
     """WebSocket close codes the hub uses (SPEC.md 8.3)."""
 
     NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     GOING_AWAY = 4000

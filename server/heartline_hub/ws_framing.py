@@ -28,6 +28,8 @@ import enum
 import struct
 from typing import NamedTuple
 
+from heartline_protocol import CloseCode
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - the C extension ships in websockets' wheels
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 MAX_CONTROL_BYTES = 125
+_PROTOCOL_ERROR, _INVALID_DATA = CloseCode.PROTOCOL_ERROR.value, CloseCode.INVALID_DATA.value
+_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
 _FINAL_BINARY = 0x82
 """The first byte of nearly every frame a client sends: a whole binary message."""
 _FIN, _RSV, _OPCODE = 0x80, 0x70, 0x0F
@@ -153,28 +157,28 @@ class FrameReader:
         once all of it arrived: the next frame's header says how long it is."""
         pending = _announced_length(self._buffer)
         if pending is not None and self._fragments_size + pending > self._max_size:
-            raise FramingError(1009, f"message over {self._max_size} bytes")
+            raise FramingError(_TOO_BIG, f"message over {self._max_size} bytes")
 
     def _frame(self, first: int, payload: bytes) -> Completed | None:
         if first == _FINAL_BINARY and not self._in_message:
             if len(payload) > self._max_size:
-                raise FramingError(1009, f"message over {self._max_size} bytes")
+                raise FramingError(_TOO_BIG, f"message over {self._max_size} bytes")
             return Whole(False, payload)
         opcode = first & _OPCODE
         fin = bool(first & _FIN)
         if first & _RSV:
-            raise FramingError(1002, "reserved bits must be 0")
+            raise FramingError(_PROTOCOL_ERROR, "reserved bits must be 0")
         if opcode not in _KNOWN:
-            raise FramingError(1002, f"unknown opcode {opcode}")
+            raise FramingError(_PROTOCOL_ERROR, f"unknown opcode {opcode}")
         if opcode >= _CLOSE:
             return self._control(opcode, fin, payload)
         return self._data(opcode, fin, payload)
 
     def _control(self, opcode: int, fin: bool, payload: bytes) -> Completed | None:
         if not fin:
-            raise FramingError(1002, "fragmented control frame")
+            raise FramingError(_PROTOCOL_ERROR, "fragmented control frame")
         if len(payload) > MAX_CONTROL_BYTES:
-            raise FramingError(1002, "control frame too long")
+            raise FramingError(_PROTOCOL_ERROR, "control frame too long")
         if opcode == _PING:
             return Ping(payload)
         if opcode == _PONG:
@@ -185,9 +189,9 @@ class FrameReader:
     def _data(self, opcode: int, fin: bool, payload: bytes) -> Completed | None:
         if opcode == _CONT:
             if not self._in_message:
-                raise FramingError(1002, "continuation frame without a message")
+                raise FramingError(_PROTOCOL_ERROR, "continuation frame without a message")
         elif self._in_message:
-            raise FramingError(1002, "a new message before the last one ended")
+            raise FramingError(_PROTOCOL_ERROR, "a new message before the last one ended")
         else:
             self._in_message = True
             self._fragments_text = opcode == _TEXT
@@ -195,7 +199,7 @@ class FrameReader:
             self._fragments_size = 0
         self._fragments_size += len(payload)
         if self._fragments_size > self._max_size:
-            raise FramingError(1009, f"message over {self._max_size} bytes")
+            raise FramingError(_TOO_BIG, f"message over {self._max_size} bytes")
         if not fin:
             self._fragments.append(payload)
             return None
@@ -215,7 +219,7 @@ def _next_frame(buffer: bytes, offset: int, end: int) -> tuple[int, bytes, int] 
         return None
     first, second = buffer[offset], buffer[offset + 1]
     if not second & _MASKED:
-        raise FramingError(1002, "a client's frames must be masked")
+        raise FramingError(_PROTOCOL_ERROR, "a client's frames must be masked")
     length = second & _LENGTH
     start = offset + 2
     if length == 126:
@@ -252,10 +256,10 @@ def _parse_close(payload: bytes) -> Closed:
     if not payload:
         return Closed(1005, "")
     if len(payload) == 1:
-        raise FramingError(1002, "close frame with a one-byte payload")
+        raise FramingError(_PROTOCOL_ERROR, "close frame with a one-byte payload")
     (code,) = struct.unpack_from("!H", payload)
     if not (code in {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011} or 3000 <= code < 5000):
-        raise FramingError(1002, f"close code {code} may not be sent")
+        raise FramingError(_PROTOCOL_ERROR, f"close code {code} may not be sent")
     return Closed(code, _check_utf8(payload[2:], "close reason"))
 
 
@@ -263,7 +267,7 @@ def _check_utf8(data: bytes, what: str) -> str:
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise FramingError(1007, f"{what} is not UTF-8") from None
+        raise FramingError(_INVALID_DATA, f"{what} is not UTF-8") from None
 
 
 def _control_frame(opcode: Opcode, payload: bytes) -> bytes:

@@ -42,6 +42,8 @@ def test_only_transient_errors_are_retryable(code: ErrorCode, retryable: bool) -
 def test_close_codes_are_the_published_set() -> None:
     assert {code.value for code in CloseCode} == {
         1000,
+        1002,
+        1007,
         1009,
         1011,
         4000,
