@@ -39,7 +39,17 @@ from websockets.typing import Subprotocol
 from heartline_protocol import SUBPROTOCOL
 
 from .writer import binary_frame
-from .ws_framing import Closed, Failed, FrameReader, Ping, Whole, close_frame, pong_frame
+from .ws_framing import (
+    ABNORMAL_CLOSURE,
+    Closed,
+    Failed,
+    FrameReader,
+    Ping,
+    Whole,
+    close_frame,
+    echo_close,
+    pong_frame,
+)
 
 __all__ = ["HANDLED", "AiohttpSocket", "Connection", "Kind", "Message", "Socket"]
 
@@ -196,7 +206,7 @@ class Connection(asyncio.Protocol):
         """Send a close frame, wait (briefly) for the client's, then close the socket."""
         protocol = self._protocol
         if protocol is None:
-            self._send_close(code, reason.decode(errors="replace"))
+            self._send_close(close_frame(code, reason.decode(errors="replace")))
         elif protocol.state is State.OPEN:
             protocol.send_close(code, reason.decode(errors="replace"))
             self._flush()
@@ -246,7 +256,7 @@ class Connection(asyncio.Protocol):
         del exc
         self._closed = True
         if self._protocol is None and self._close_code is None:
-            self._close_code = 1006
+            self._close_code = ABNORMAL_CLOSURE
         self._wake()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
@@ -304,29 +314,22 @@ class Connection(asyncio.Protocol):
                     transport.write(pong_frame(item.payload))
             elif isinstance(item, Closed):
                 self._close_code = item.code
-                self._answer_close(item)
+                self._send_close(echo_close(item))
+                self._drop()
             else:
                 self._close_code = item.code
-                self._send_close(item.code, item.reason)
+                self._send_close(close_frame(item.code, item.reason))
                 self._drop()
 
-    def _answer_close(self, closed: Closed) -> None:
-        """Echo the client's close (RFC 6455 5.5.1); the server then closes the TCP connection."""
-        if closed.code == 1005:
-            if not self._close_sent and self._transport is not None:
-                self._transport.write(b"\x88\x00")
-                self._close_sent = True
-        else:
-            self._send_close(closed.code, "")
-        self._drop()
-
-    def _send_close(self, code: int, reason: str) -> None:
+    def _send_close(self, frame: bytes) -> None:
+        """Send our close frame, once; after the client's, it echoes it (RFC 6455 5.5.1)."""
         if not self._close_sent and self._transport is not None and not self._closed:
-            self._transport.write(close_frame(code, reason))
+            self._transport.write(frame)
             self._close_sent = True
 
     def _drop(self) -> None:
-        """Close the socket once the close frames are exchanged (or the framing failed)."""
+        """Close the socket once the close frames are exchanged (or the framing failed):
+        the server closes the TCP connection first (RFC 6455 7.1.1)."""
         if self._transport is not None:
             self._transport.close()
         self._wake()

@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - the C extension ships in websockets' w
     from websockets.utils import apply_mask
 
 __all__ = [
+    "ABNORMAL_CLOSURE",
     "Closed",
     "Failed",
     "FrameReader",
@@ -44,10 +45,15 @@ __all__ = [
     "Ping",
     "Whole",
     "close_frame",
+    "echo_close",
     "pong_frame",
 ]
 
 MAX_CONTROL_BYTES = 125
+NO_STATUS = 1005
+"""What a close frame without a code reads as (RFC 6455 7.1.5); never sent."""
+ABNORMAL_CLOSURE = 1006
+"""A connection lost without a close frame (RFC 6455 7.1.5); never sent."""
 _PROTOCOL_ERROR, _INVALID_DATA = CloseCode.PROTOCOL_ERROR.value, CloseCode.INVALID_DATA.value
 _TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
 _FINAL_BINARY = 0x82
@@ -66,6 +72,8 @@ class Opcode(enum.IntEnum):
 
 
 _CONT, _TEXT, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x8, 0x9, 0xA
+_PEER_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
+"""The 1xxx close codes a peer may send (RFC 6455 7.4.1); 3000 to 4999 are open too."""
 _KNOWN = frozenset(int(opcode) for opcode in Opcode)
 
 
@@ -254,11 +262,11 @@ def _announced_length(buffer: bytes) -> int | None:
 
 def _parse_close(payload: bytes) -> Closed:
     if not payload:
-        return Closed(1005, "")
+        return Closed(NO_STATUS, "")
     if len(payload) == 1:
         raise FramingError(_PROTOCOL_ERROR, "close frame with a one-byte payload")
     (code,) = struct.unpack_from("!H", payload)
-    if not (code in {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011} or 3000 <= code < 5000):
+    if not (code in _PEER_CODES or 3000 <= code < 5000):
         raise FramingError(_PROTOCOL_ERROR, f"close code {code} may not be sent")
     return Closed(code, _check_utf8(payload[2:], "close reason"))
 
@@ -276,6 +284,13 @@ def _control_frame(opcode: Opcode, payload: bytes) -> bytes:
 
 def pong_frame(payload: bytes) -> bytes:
     return _control_frame(Opcode.PONG, payload)
+
+
+def echo_close(closed: Closed) -> bytes:
+    """The close frame answering a client's: its code, or no payload when it sent none."""
+    if closed.code == NO_STATUS:
+        return _control_frame(Opcode.CLOSE, b"")
+    return close_frame(closed.code, "")
 
 
 def close_frame(code: int, reason: str) -> bytes:

@@ -20,6 +20,7 @@ from heartline_hub.ws_framing import (
     Ping,
     Whole,
     close_frame,
+    echo_close,
     pong_frame,
 )
 
@@ -153,6 +154,13 @@ def test_the_hubs_control_frames_parse_as_websockets_reads_them() -> None:
     parsed = Close.parse(frame[2:])
     assert parsed.code == 4004
     assert long_reason.startswith(parsed.reason)
+
+
+def test_a_close_is_echoed_with_its_code_or_empty_when_it_had_none() -> None:
+    assert echo_close(Closed(1005, "")) == b"\x88\x00"
+    echoed = echo_close(Closed(4001, "bye"))
+    assert echoed[0] == 0x88
+    assert Close.parse(echoed[2:]).code == 4001
 
 
 messages = st.lists(
