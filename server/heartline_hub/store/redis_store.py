@@ -427,13 +427,15 @@ class Store:
         """Register ``record``; it is sent the events after ``cursor``."""
         await self._redis.hset(
             PairKeys(pair_id).webhooks,
-            mapping={f"r:{record.id}": record.pack(), f"c:{record.id}": cursor},
+            mapping={_webhook_record(record.id): record.pack(), f"c:{record.id}": cursor},
         )
         await self._redis.sadd(WEBHOOK_PAIRS, pair_id)
 
     @_translating_errors
     async def save_webhook(self, pair_id: str, record: WebhookRecord) -> None:
-        await self._redis.hset(PairKeys(pair_id).webhooks, f"r:{record.id}", record.pack())
+        await self._redis.hset(
+            PairKeys(pair_id).webhooks, _webhook_record(record.id), record.pack()
+        )
 
     @_translating_errors
     async def webhooks(self, pair_id: str) -> list[tuple[WebhookRecord, int]]:
@@ -448,7 +450,9 @@ class Store:
     @_translating_errors
     async def remove_webhook(self, pair_id: str, webhook_id: str) -> bool:
         keys = PairKeys(pair_id)
-        removed = await self._redis.hdel(keys.webhooks, f"r:{webhook_id}", f"c:{webhook_id}")
+        removed = await self._redis.hdel(
+            keys.webhooks, _webhook_record(webhook_id), f"c:{webhook_id}"
+        )
         if removed and not any(
             name.startswith(b"r:") for name in await self._redis.hkeys(keys.webhooks)
         ):
@@ -466,13 +470,22 @@ class Store:
     @_translating_errors
     async def lease_webhook(self, pair_id: str, webhook_id: str, hub_id: str, ttl_ms: int) -> bool:
         """Take or renew the right to deliver to a webhook: one hub at a time."""
-        key = PairKeys(pair_id).webhook_lease(webhook_id)
-        return bool(await self._lease(keys=[key], args=[hub_id, ttl_ms, "take"]))
+        keys = PairKeys(pair_id)
+        record = _webhook_record(webhook_id)
+        return bool(
+            await self._lease(
+                keys=[keys.webhook_lease(webhook_id), keys.webhooks],
+                args=[hub_id, ttl_ms, "take", record],
+            )
+        )
 
     @_translating_errors
     async def release_webhook(self, pair_id: str, webhook_id: str, hub_id: str) -> None:
-        key = PairKeys(pair_id).webhook_lease(webhook_id)
-        await self._lease(keys=[key], args=[hub_id, 0, "release"])
+        keys = PairKeys(pair_id)
+        await self._lease(
+            keys=[keys.webhook_lease(webhook_id), keys.webhooks],
+            args=[hub_id, 0, "release", _webhook_record(webhook_id)],
+        )
 
     @_translating_errors
     async def erase_timers(self, pair_id: str, shard: int) -> None:
@@ -772,6 +785,11 @@ class Subscription:
 
     async def close(self) -> None:
         await self._subscriber.close()
+
+
+def _webhook_record(webhook_id: str) -> str:
+    """The field of the pair's ``webhooks`` hash holding a webhook's record."""
+    return f"r:{webhook_id}"
 
 
 def _timers_command(shard: int, due: dict[str, int]) -> tuple[Any, ...]:

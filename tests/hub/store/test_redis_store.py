@@ -639,6 +639,30 @@ async def test_erasing_a_pair_removes_every_key_tokens_included(
     assert await store.load(pair.id) is None
 
 
+async def test_a_webhooks_lease_is_held_by_one_hub_at_a_time(store: Store, pair: Pair) -> None:
+    relay = WebhookRecord("wh_1", A, "https://127.0.0.1:9/h", "whsec_x", False, now_ms())
+    await store.add_webhook(pair.id, relay, 0)
+
+    assert await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000)
+    assert not await store.lease_webhook(pair.id, "wh_1", "hub-2", 15_000)
+    assert await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000), "its holder renews it"
+    await store.release_webhook(pair.id, "wh_1", "hub-1")
+    assert await store.lease_webhook(pair.id, "wh_1", "hub-2", 15_000)
+
+
+async def test_no_lease_is_taken_for_a_webhook_that_is_gone(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    relay = WebhookRecord("wh_1", A, "https://127.0.0.1:9/h", "whsec_x", False, now_ms())
+    await store.add_webhook(pair.id, relay, 0)
+    await store.remove_webhook(pair.id, "wh_1")
+
+    assert not await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000)
+    await store.erase_pair(pair.id)
+    assert not await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000)
+    assert not await server.exists(pair.keys.webhook_lease("wh_1")), "a hub still delivering"
+
+
 async def test_erasing_a_pair_waiting_for_its_partner_removes_the_invite(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:

@@ -1,11 +1,13 @@
 -- lease.lua: take a lease, or renew it if this holder has it already; atomically,
 -- so that two hubs never both believe they hold it.
 --
--- KEYS[1] the lease key
+-- KEYS[1] the lease key         KEYS[2] the hash holding what the lease is for
 -- ARGV[1] the holder (a hub id)   ARGV[2] the lease's length in ms
--- ARGV[3] "take" or "release"
+-- ARGV[3] "take" or "release"     ARGV[4] the field of KEYS[2] that must exist
 --
 -- Returns 1 when the holder has the lease (take) or gave it up (release), else 0.
+-- A lease is not taken for what is gone (a webhook removed, its pair erased):
+-- a hub still delivering then would create the lease key again after the erase.
 
 local holder = redis.call('GET', KEYS[1])
 if ARGV[3] == 'release' then
@@ -13,6 +15,9 @@ if ARGV[3] == 'release' then
     redis.call('DEL', KEYS[1])
     return 1
   end
+  return 0
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 0 then
   return 0
 end
 if not holder then
