@@ -247,6 +247,7 @@ class Store:
         self._claim_timers = Script(_script("claim_timers"))
         self._clear_hub = client.register_script(_script("clear_hub"))
         self._lease = client.register_script(_script("lease"))
+        self._webhook_cursor = client.register_script(_script("webhook_cursor"))
 
     @classmethod
     def from_url(
@@ -461,7 +462,11 @@ class Store:
 
     @_translating_errors
     async def webhook_delivered(self, pair_id: str, webhook_id: str, seq: int) -> None:
-        await self._redis.hset(PairKeys(pair_id).webhooks, f"c:{webhook_id}", seq)
+        """Move the webhook's cursor to ``seq``; nothing once the webhook or its pair is gone."""
+        await self._webhook_cursor(
+            keys=[PairKeys(pair_id).webhooks],
+            args=[_webhook_record(webhook_id), f"c:{webhook_id}", seq],
+        )
 
     @_translating_errors
     async def webhook_pairs(self) -> list[str]:

@@ -663,6 +663,19 @@ async def test_no_lease_is_taken_for_a_webhook_that_is_gone(
     assert not await server.exists(pair.keys.webhook_lease("wh_1")), "a hub still delivering"
 
 
+async def test_a_delivery_finished_after_the_pair_was_erased_leaves_no_key(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    relay = WebhookRecord("wh_1", A, "https://127.0.0.1:9/h", "whsec_x", False, now_ms())
+    await store.add_webhook(pair.id, relay, 0)
+    await store.webhook_delivered(pair.id, "wh_1", 3)
+    assert await server.hget(pair.keys.webhooks, "c:wh_1") == b"3"
+
+    await store.erase_pair(pair.id)
+    await store.webhook_delivered(pair.id, "wh_1", 4)
+    assert not await server.exists(pair.keys.webhooks)
+
+
 async def test_erasing_a_pair_waiting_for_its_partner_removes_the_invite(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:
