@@ -409,7 +409,11 @@ class Store:
 
     @_translating_errors
     async def erase_pair(self, pair_id: str) -> None:
-        """Unpair: tokens first (nothing authenticates any more), then every key."""
+        """Unpair: tokens first (nothing authenticates any more), then every key.
+
+        The webhooks' leases go with the rest; a hub still delivering cannot
+        take one again (lease.lua needs the webhook's record).
+        """
         keys = PairKeys(pair_id)
         devices = await self.devices(pair_id)
         invite = await self._redis.hget(keys.pair, "invite")
@@ -418,7 +422,8 @@ class Store:
             doomed.append(invite_key(invite.decode()))
         for key in doomed:
             await self._redis.delete(key)
-        await self._redis.delete(*keys.all())
+        leases = [keys.webhook_lease(webhook.id) for webhook, _ in await self.webhooks(pair_id)]
+        await self._redis.delete(*keys.all(), *leases)
         await self._redis.srem(WEBHOOK_PAIRS, pair_id)
 
     # Webhooks: records and delivery cursors in the pair's hash, one deliverer at a time.
@@ -454,6 +459,7 @@ class Store:
         removed = await self._redis.hdel(
             keys.webhooks, _webhook_record(webhook_id), f"c:{webhook_id}"
         )
+        await self._redis.delete(keys.webhook_lease(webhook_id))
         if removed and not any(
             name.startswith(b"r:") for name in await self._redis.hkeys(keys.webhooks)
         ):

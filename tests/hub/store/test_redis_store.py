@@ -650,6 +650,19 @@ async def test_a_webhooks_lease_is_held_by_one_hub_at_a_time(store: Store, pair:
     assert await store.lease_webhook(pair.id, "wh_1", "hub-2", 15_000)
 
 
+async def test_erasing_a_pair_ends_its_webhooks_leases(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    relay = WebhookRecord("wh_1", A, "https://127.0.0.1:9/h", "whsec_x", False, now_ms())
+    await store.add_webhook(pair.id, relay, 0)
+    assert await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000)
+
+    await store.erase_pair(pair.id)
+
+    assert await keys_of(server, pair.id) == []
+    assert not await store.lease_webhook(pair.id, "wh_1", "hub-1", 15_000), "nor renewed"
+
+
 async def test_no_lease_is_taken_for_a_webhook_that_is_gone(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:
