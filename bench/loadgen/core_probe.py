@@ -1,0 +1,200 @@
+"""Where a slow delivery's time went: the cores' stalls, and who waited for a core.
+
+A diagnostic for ``run.py --sched-log``; one process per core::
+
+    python -m bench.loadgen.core_probe --core 0 [--watch hub=PID --watch valkey=PID ...]
+
+It runs until SIGTERM, then prints one JSON object and exits.
+
+* **Stalls of its core.** The probe is pinned to its core and, where the
+  system allows it, runs under ``SCHED_FIFO``. It sleeps ``PERIOD_S`` again
+  and again and notes every wake-up more than ``STALL_MS`` late. A
+  real-time task is woken at once on its own core, ahead of every ordinary
+  one, so a late wake-up means the core was not running anyone's code: the
+  hypervisor had taken the virtual CPU, or the kernel held it. Without
+  ``SCHED_FIFO`` (``"realtime": false``) a late wake-up may also be a wait
+  behind another process.
+* **Waits for a core** (``--watch``). Every ``SAMPLE_S`` it reads each
+  watched process's ``/proc/<pid>/schedstat``: the time its main thread
+  spent runnable but not running. Valkey and the generator share core 1 in
+  a load run, so either may wait behind the other.
+
+Every time is a :func:`time.perf_counter` reading (CLOCK_MONOTONIC, the
+load generator's clock too), so the report lines up with each signal's send
+and delivery times. :func:`holdups` does that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+__all__ = ["CoreProbe", "ProbeReport", "holdups"]
+
+PERIOD_S = 0.002
+STALL_MS = 2.0
+SAMPLE_S = 0.01
+WAIT_MS = 2.0
+"""A watched process that waited this long for a core within one sample counts as held up."""
+
+
+@dataclass
+class ProbeReport:
+    """What one probe saw: its core's stalls, and the watched processes' waits."""
+
+    core: int
+    realtime: bool
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+    """(clock when the core stopped, ms)."""
+    waits: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """Per watched process: (clock at the end of a sample, ms it waited within it)."""
+
+    @classmethod
+    def from_json(cls, text: str) -> ProbeReport:
+        raw = json.loads(text)
+        return cls(
+            core=raw["core"],
+            realtime=raw["realtime"],
+            stalls=[(at, ms) for at, ms in raw["stalls"]],
+            waits={name: [(at, ms) for at, ms in rows] for name, rows in raw["waits"].items()},
+        )
+
+
+def holdups(slow: Sequence[tuple[float, float]], reports: Sequence[ProbeReport]) -> dict[str, int]:
+    """How many slow deliveries, each (sent, delivered), overlap each kind of hold-up.
+
+    Kinds: ``core<N>_stalled`` (a stall of core N over ``STALL_MS``),
+    ``<name>_waited`` (a sample in which that process waited ``WAIT_MS`` or
+    more for a core) and ``none`` (a slow delivery that overlaps neither).
+    One delivery may count under several kinds.
+    """
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for report in reports:
+        spans[f"core{report.core}_stalled"] = [(at, at + ms / 1000) for at, ms in report.stalls]
+        for name, rows in report.waits.items():
+            spans[f"{name}_waited"] = [(at - SAMPLE_S, at) for at, ms in rows if ms >= WAIT_MS]
+    counts = dict.fromkeys([*spans, "none"], 0)
+    for sent, delivered in slow:
+        hit = False
+        for kind, intervals in spans.items():
+            if any(begin < delivered and end > sent for begin, end in intervals):
+                counts[kind] += 1
+                hit = True
+        counts["none"] += not hit
+    return counts
+
+
+class CoreProbe:
+    """A probe process on one core, from :meth:`start` to :meth:`stop`."""
+
+    def __init__(self, core: int, watch: Mapping[str, int] | None = None) -> None:
+        self.core = core
+        self.watch = dict(watch or {})
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        watched = [f"--watch={name}={pid}" for name, pid in self.watch.items()]
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen.core_probe", f"--core={self.core}", *watched],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+
+    def stop(self) -> ProbeReport:
+        process = self._process
+        assert process is not None, "start() first"
+        process.terminate()
+        out, _ = process.communicate(timeout=10)
+        return ProbeReport.from_json(out)
+
+
+# ---------------------------------------------------------------- the probe process
+
+
+def run_delay_ns(pid: int) -> int:
+    """Nanoseconds the process's main thread has spent runnable, waiting for a core."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+
+
+def _become_realtime() -> bool:
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (PermissionError, OSError):
+        return False
+    return True
+
+
+def probe(core: int, watch: Mapping[str, int]) -> ProbeReport:
+    """Watch until SIGTERM (see the module's docstring)."""
+    os.sched_setaffinity(0, {core})
+    report = ProbeReport(core, _become_realtime(), waits={name: [] for name in watch})
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    delays = {name: run_delay_ns(pid) for name, pid in watch.items()}
+    next_sample = time.perf_counter() + SAMPLE_S
+    while not stopping:
+        due = time.perf_counter() + PERIOD_S
+        time.sleep(PERIOD_S)
+        woke = time.perf_counter()
+        if (woke - due) * 1000 > STALL_MS:
+            report.stalls.append((due, (woke - due) * 1000))
+        if woke >= next_sample and watch:
+            next_sample = woke + SAMPLE_S
+            _sample_waits(report, watch, delays, woke)
+    return report
+
+
+def _sample_waits(
+    report: ProbeReport, watch: Mapping[str, int], delays: dict[str, int], now: float
+) -> None:
+    for name, pid in watch.items():
+        try:
+            delay = run_delay_ns(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        waited_ms = (delay - delays[name]) / 1e6
+        delays[name] = delay
+        if waited_ms >= 0.5:
+            report.waits[name].append((now, round(waited_ms, 2)))
+
+
+def _watch_arg(text: str) -> tuple[str, int]:
+    name, _, pid = text.partition("=")
+    return name, int(pid)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--core", type=int, required=True)
+    parser.add_argument("--watch", type=_watch_arg, action="append", default=[])
+    args = parser.parse_args(argv)
+    report = probe(args.core, dict(args.watch))
+    out: dict[str, Any] = {
+        "core": report.core,
+        "realtime": report.realtime,
+        "stalls": [[round(at, 4), round(ms, 2)] for at, ms in report.stalls],
+        "waits": {
+            name: [[round(at, 4), ms] for at, ms in rows] for name, rows in report.waits.items()
+        },
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
