@@ -8,6 +8,18 @@ a subscriber cut off by Redis); the log does not. So a room that sees a gap
 in sequence numbers reads the missing events from the log first, and after
 the subscription reconnects every room catches up from the log: an event is
 late at worst, never lost.
+
+This hub's own events go to its sessions at once (:meth:`Fanout.deliver_local`),
+and their pub/sub echo is dropped. So an append tells the script when this
+hub listens on the pair's channel (a :meth:`Fanout.claim_listening` claim),
+and the script publishes only if some other hub listens too: for a pair
+whose devices are all on this hub, as for a couple with one phone online,
+nothing is published, received and dropped. A room is not unsubscribed
+while a claim on it is held (an UNSUBSCRIBE, sent on the subscriber
+connection, could reach Redis before the append and make this hub's claim
+false). If this hub's subscription was lost without it knowing yet, a
+skipped publish can leave another hub's room without the event until that
+room's next event or catch-up: late, as with any lost message, not lost.
 """
 
 from __future__ import annotations
@@ -59,6 +71,21 @@ class Room:
         self.last_seq = 0
         self.subscribed = asyncio.get_running_loop().create_future()
         self.lock = asyncio.Lock()
+        self.claims = 0
+        """Appends on their way that told the script this hub listens on the channel."""
+        self._unclaimed: asyncio.Future[None] | None = None
+
+    def release(self) -> None:
+        """An append that claimed this hub listens was answered (see the module's docstring)."""
+        self.claims -= 1
+        if not self.claims and self._unclaimed is not None and not self._unclaimed.done():
+            self._unclaimed.set_result(None)
+
+    async def unclaimed(self) -> None:
+        """Once no append on its way claims this hub listens on the room's channel."""
+        while self.claims:
+            self._unclaimed = asyncio.get_running_loop().create_future()
+            await self._unclaimed
 
     def forward(self, seq: int, frame: bytes) -> None:
         """Send an event to every session, unless it was already forwarded."""
@@ -85,6 +112,7 @@ class Fanout:
         self._rooms: dict[str, Room] = {}
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._heals: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
     def serves(self, pair_id: str) -> bool:
@@ -95,24 +123,52 @@ class Fanout:
     def rooms(self) -> Iterator[Room]:
         return iter(tuple(self._rooms.values()))
 
-    def deliver_local(self, pair_id: str, seq: int, frame: bytes) -> None:
+    def claim_listening(self, pair_id: str) -> Room | None:
+        """The pair's room if this hub listens on its channel; it stays subscribed
+        until the claim is released (:meth:`Room.release`)."""
+        room = self._rooms.get(pair_id)
+        if room is None or not room.subscribed.done() or not self.connected.is_set():
+            return None
+        room.claims += 1
+        return room
+
+    def deliver_local(self, pair_id: str, seq: int, frame: bytes, *, echoed: bool = True) -> None:
         """Forward an event this hub just stored, without waiting for its pub/sub echo.
 
-        Only when it is the room's next event and no catch-up is running:
-        otherwise an earlier event is still on its way, and the echo (which
-        heals gaps) delivers this one in order. The echo of an event
-        delivered here is dropped by its sequence number.
+        At once when it is the room's next event and no catch-up is running.
+        Otherwise an earlier event is still on its way: the echo (which heals
+        gaps) delivers this one in order, or, when nothing was published
+        (``echoed`` false), the room is healed from the log up to it. The
+        echo of an event delivered here is dropped by its sequence number.
         """
         room = self._rooms.get(pair_id)
-        if room is not None and not room.lock.locked() and seq == room.last_seq + 1:
+        if room is None or seq <= room.last_seq:
+            return
+        if not room.lock.locked() and seq == room.last_seq + 1:
             room.forward(seq, frame)
+        elif not echoed:
+            self._heal_soon(room, seq)
+
+    def _heal_soon(self, room: Room, through: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._heal_locked(room, through))
+        self._heals.add(task)
+        task.add_done_callback(self._heals.discard)
+
+    async def _heal_locked(self, room: Room, through: int) -> None:
+        """Heal a room up to an event of this hub's that was not published; if the log
+        cannot be read now, the catch-up cycle heals it later."""
+        try:
+            async with room.lock:
+                await self._heal(room, through)
+        except StoreUnavailable as error:
+            log.warning("fanout_heal_failed", pair=room.pair_id, error=str(error))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._catch_up())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *self._heals):
             await cancel_and_wait(task)
         if self._subscription is not None:
             await self._subscription.close()
@@ -140,6 +196,7 @@ class Fanout:
         if room is None:
             return
         room.listeners.discard(listener)
+        await room.unclaimed()
         if not room.listeners and self._rooms.get(pair_id) is room:
             del self._rooms[pair_id]
             self._journal.forget(pair_id)

@@ -17,6 +17,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from heartline_protocol import (
     SIGNAL_KINDS,
@@ -40,7 +41,7 @@ from .store import (
     Store,
 )
 
-__all__ = ["Decision", "Idempotency", "Journal", "PairGone", "Recorded"]
+__all__ = ["Claim", "Decision", "Idempotency", "Journal", "LocalFanout", "PairGone", "Recorded"]
 
 MAX_ATTEMPTS = 16
 CONTENTION_PAUSE_S = 0.002
@@ -95,8 +96,20 @@ class Recorded:
     replayed: bool = False
 
 
-Stored = Callable[[str, int, bytes], None]
-"""Told of each event this hub stored: pair id, sequence number, frame."""
+class Claim(Protocol):
+    """This hub's word that it listens on a pair's channel, held until released."""
+
+    def release(self) -> None: ...
+
+
+class LocalFanout(Protocol):
+    """What the journal needs of the fan-out (fanout.py): the node wires them together."""
+
+    def claim_listening(self, pair_id: str) -> Claim | None:
+        """A claim if this hub listens on the pair's channel, kept so until released."""
+
+    def deliver_local(self, pair_id: str, seq: int, frame: bytes, *, echoed: bool) -> None:
+        """An event this hub stored, for its sessions; ``echoed``: it was published."""
 
 
 class Journal:
@@ -104,8 +117,8 @@ class Journal:
         self._store = store
         self._snapshots: OrderedDict[str, PairSnapshot] = OrderedDict()
         self._in_flight: dict[tuple[str, int], tuple[bytes, PairSnapshot]] = {}
-        self.on_stored: Stored | None = None
-        """The fan-out's local delivery, set by the node."""
+        self.fanout: LocalFanout | None = None
+        """Set by the node: this hub's sessions get its own events at once."""
 
     async def snapshot(self, pair_id: str) -> PairSnapshot:
         cached = self._snapshots.get(pair_id)
@@ -146,25 +159,29 @@ class Journal:
         event = self._event(snapshot, decision, now)
         frame = encode(event)
         folded = _advance(snapshot, event)
-        request = self._request(
-            snapshot,
-            folded=folded,
-            frame=frame,
-            at=now,
-            idempotency=idempotency,
-            guard_presence=guard_presence,
-        )
         flight = (pair_id, event.seq)
         self._in_flight[flight] = mine = (frame, folded)
+        claim = None if self.fanout is None else self.fanout.claim_listening(pair_id)
         try:
+            request = self._request(
+                snapshot,
+                folded=folded,
+                frame=frame,
+                at=now,
+                idempotency=idempotency,
+                guard_presence=guard_presence,
+                listening=claim is not None,
+            )
             outcome = await self._store.append(pair_id, request)
         finally:
             if self._in_flight.get(flight) is mine:
                 del self._in_flight[flight]
+            if claim is not None:
+                claim.release()
         if isinstance(outcome, Appended):
             self._remember(pair_id, folded)
-            if self.on_stored is not None:
-                self.on_stored(pair_id, event.seq, frame)
+            if self.fanout is not None:
+                self.fanout.deliver_local(pair_id, event.seq, frame, echoed=outcome.published)
             return Recorded(event, frame)
         if isinstance(outcome, Duplicate):
             replayed = _replay(outcome.record, idempotency)
@@ -187,8 +204,8 @@ class Journal:
         """
         event = replayed.event
         await self._store.publish_event(pair_id, event.seq, event.at, replayed.frame)
-        if self.on_stored is not None:
-            self.on_stored(pair_id, event.seq, replayed.frame)
+        if self.fanout is not None:
+            self.fanout.deliver_local(pair_id, event.seq, replayed.frame, echoed=True)
 
     def observe(self, pair_id: str, seq: int, frame: bytes) -> None:
         """Fold an event stored by anyone (from fan-out) into the cached snapshot.
@@ -250,6 +267,7 @@ class Journal:
         at: int,
         idempotency: Idempotency | None,
         guard_presence: bool,
+        listening: bool,
     ) -> AppendRequest:
         """Store ``folded`` (the snapshot after the event) if ``snapshot`` is still current."""
         extra = [
@@ -266,6 +284,7 @@ class Journal:
             idem_record=b"" if idempotency is None else idempotency.digest.encode() + frame,
             expected_online_rev=snapshot.online_rev if guard_presence else None,
             extra_fields=extra,
+            listening=listening,
         )
 
 

@@ -40,7 +40,7 @@ class Node:
         self.hub_id = settings.hub_id or _default_hub_id()
         self.journal = Journal(store)
         self.fanout = Fanout(store, self.journal)
-        self.journal.on_stored = self.fanout.deliver_local
+        self.journal.fanout = self.fanout
         self.timers = Timers(self)
         self.keeper = Keeper(self)
         self.sessions: set[Session] = set()

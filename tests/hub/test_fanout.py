@@ -58,7 +58,7 @@ async def store(redis_url: str) -> AsyncIterator[Store]:
 async def hub(store: Store) -> AsyncIterator[Hub]:
     journal = Journal(store)
     fanout = Fanout(store, journal)
-    journal.on_stored = fanout.deliver_local
+    journal.fanout = fanout
     await fanout.start()
     await asyncio.wait_for(fanout.connected.wait(), 5)
     yield Hub(journal, fanout)
@@ -189,3 +189,92 @@ async def test_a_stored_event_pubsub_never_carried_reaches_the_room_by_the_catch
     async with asyncio.timeout(3):
         while listener.seen != [1]:
             await asyncio.sleep(0.05)
+
+
+# Events of pairs only this hub listens to are not published (append.lua).
+
+
+async def test_an_event_only_this_hub_listens_for_is_delivered_once_without_an_echo(
+    hub: Hub, store: Store
+) -> None:
+    pair_id, member = await new_pair(store)
+    listener = Recorder()
+    room = await hub.fanout.attach(pair_id, listener)
+    claim = hub.fanout.claim_listening(pair_id)
+    assert claim is room
+    claim.release()
+
+    recorded = await hub.journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+    await asyncio.sleep(ECHO_WAIT_S)
+
+    assert recorded is not None
+    assert listener.seen == [recorded.event.seq]
+    assert room.claims == 0
+
+
+async def test_an_unpublished_event_stored_while_the_room_catches_up_comes_from_the_log(
+    hub: Hub, store: Store
+) -> None:
+    """The room is busy (a catch-up holds its lock), so the event cannot go out at once;
+    no echo will come either: the room is healed from the log once it is free."""
+    pair_id, member = await new_pair(store)
+    listener = Recorder()
+    room = await hub.fanout.attach(pair_id, listener)
+
+    async with room.lock:
+        recorded = await hub.journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+        await asyncio.sleep(0.05)
+        assert listener.seen == []
+    await asyncio.sleep(ECHO_WAIT_S)
+
+    assert recorded is not None
+    assert listener.seen == [recorded.event.seq]
+
+
+async def test_a_room_stays_subscribed_while_an_append_claims_this_hub_listens(
+    hub: Hub, store: Store
+) -> None:
+    pair_id, _ = await new_pair(store)
+    listener = Recorder()
+    await hub.fanout.attach(pair_id, listener)
+    claim = hub.fanout.claim_listening(pair_id)
+    assert claim is not None
+
+    leaving = asyncio.ensure_future(hub.fanout.detach(pair_id, listener))
+    await asyncio.sleep(0.05)
+    assert not leaving.done()
+    assert hub.fanout.serves(pair_id)
+
+    claim.release()
+    await asyncio.wait_for(leaving, 1)
+    assert not hub.fanout.serves(pair_id)
+    assert hub.fanout.claim_listening(pair_id) is None
+
+
+async def test_a_room_that_is_not_subscribed_yet_makes_no_claim(hub: Hub, store: Store) -> None:
+    pair_id, _ = await new_pair(store)
+
+    assert hub.fanout.claim_listening(pair_id) is None
+
+
+async def test_an_event_this_hub_stored_reaches_another_hub_listening_too(
+    hub: Hub, store: Store
+) -> None:
+    other_journal = Journal(store)
+    other = Fanout(store, other_journal)
+    other_journal.fanout = other
+    await other.start()
+    try:
+        await asyncio.wait_for(other.connected.wait(), 5)
+        pair_id, member = await new_pair(store)
+        here, there = Recorder(), Recorder()
+        await hub.fanout.attach(pair_id, here)
+        await other.attach(pair_id, there)
+
+        recorded = await hub.journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+        await asyncio.sleep(ECHO_WAIT_S)
+
+        assert recorded is not None
+        assert here.seen == there.seen == [recorded.event.seq]
+    finally:
+        await other.stop()

@@ -127,6 +127,8 @@ class PairSnapshot:
 @dataclass(frozen=True, slots=True)
 class Appended:
     seq: int
+    published: bool = True
+    """False when append.lua found no listener but the calling hub, and published nothing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,7 @@ class AppendRequest:
         "frame",
         "idem_field",
         "idem_record",
+        "listening",
         "state",
         "time",
     )
@@ -205,6 +206,7 @@ class AppendRequest:
         idem_record: bytes = b"",
         expected_online_rev: int | None = None,
         extra_fields: Sequence[tuple[str, str]] = (),
+        listening: bool = False,
     ) -> None:
         self.expected_version = expected_version
         self.frame = frame
@@ -214,6 +216,9 @@ class AppendRequest:
         self.idem_record = idem_record
         self.expected_online_rev = expected_online_rev
         self.extra_fields = extra_fields
+        self.listening = listening
+        """This hub listens on the pair's channel until the append is answered: the
+        script may then skip its publish, if no other hub listens (fanout.py)."""
 
 
 class Store:
@@ -556,12 +561,14 @@ class Store:
                 "" if durable else self._publish,
                 request.time - self._retention_ms,
                 request.time,
+                "1" if request.listening and not durable and not self._address.cluster else "0",
                 *extra,
             ],
         )
         outcome = _append_outcome(reply)
         if durable and isinstance(outcome, Appended):
             await self._publish_event(keys, outcome.seq, request.time, request.frame)
+            return Appended(outcome.seq)
         return outcome
 
     @property
@@ -841,7 +848,7 @@ def _retrieve(reply: asyncio.Future[Any]) -> None:
 def _append_outcome(reply: list[Any]) -> AppendOutcome:
     kind = reply[0].decode()
     if kind == "ok":
-        return Appended(seq=int(reply[1]))
+        return Appended(seq=int(reply[1]), published=reply[2] == 1)
     if kind == "dup":
         return Duplicate(record=reply[1])
     if kind == "stale":

@@ -6,7 +6,9 @@
 -- log. In one step it: answers a repeated client message id with the
 -- original record, checks the expected version, appends to the log, writes
 -- the new state, records the idempotency key, trims expired idempotency
--- records and history past retention, and publishes for live fan-out.
+-- records and history past retention, and publishes for live fan-out
+-- unless the only listener is the calling hub itself (it delivers its own
+-- events to its sessions at once, and would only drop the echo).
 --
 -- KEYS[1] state hash      KEYS[2] log stream
 -- KEYS[3] idem hash       KEYS[4] idem expiry zset
@@ -16,9 +18,10 @@
 -- ARGV[7] idempotency record         ARGV[8] idempotency expiry, ms
 -- ARGV[9] channel                    ARGV[10] publish command (PUBLISH, SPUBLISH or '')
 -- ARGV[11] retention cutoff, ms      ARGV[12] now, ms
--- ARGV[13..] extra state hash fields as name, value pairs
+-- ARGV[13] '1' when the calling hub listens on the channel itself, else '0'
+-- ARGV[14..] extra state hash fields as name, value pairs
 --
--- Returns {'ok', seq} | {'dup', record} | {'stale'} | {'gone'}
+-- Returns {'ok', seq, published (1 or 0)} | {'dup', record} | {'stale'} | {'gone'}
 
 local state_key, log_key, idem_key, idem_exp_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local idem_field = ARGV[6]
@@ -43,7 +46,7 @@ end
 local seq = tonumber(ARGV[1]) + 1
 redis.call('XADD', log_key, seq .. '-0', 'e', ARGV[3], 't', ARGV[4])
 redis.call('HSET', state_key, 'version', seq, 'state', ARGV[5])
-for i = 13, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', state_key, ARGV[i])
   else
@@ -83,7 +86,16 @@ if head[1] and entry_time(head[1]) < cutoff then
 end
 
 -- With replica confirmation on, the hub publishes after WAIT instead ('' here).
+-- NUMSUB counts the calling hub's own subscription when it says it has one.
+local published = 0
 if ARGV[10] ~= '' then
-  redis.call(ARGV[10], ARGV[9], 'e' .. seq .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+  local others = 1
+  if ARGV[13] == '1' then
+    others = redis.call('PUBSUB', 'NUMSUB', ARGV[9])[2] - 1
+  end
+  if others > 0 then
+    redis.call(ARGV[10], ARGV[9], 'e' .. seq .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+    published = 1
+  end
 end
-return {'ok', seq}
+return {'ok', seq, published}
