@@ -39,7 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-__all__ = ["CoreProbe", "ProbeReport", "holdups"]
+__all__ = ["CoreProbe", "ProbeReport", "holdups", "waits_during"]
 
 PERIOD_S = 0.002
 STALL_MS = 2.0
@@ -92,6 +92,41 @@ def holdups(slow: Sequence[tuple[float, float]], reports: Sequence[ProbeReport])
                 hit = True
         counts["none"] += not hit
     return counts
+
+
+def waits_during(
+    slow: Sequence[tuple[float, float]], report: ProbeReport, window: tuple[float, float]
+) -> dict[str, dict[str, float]]:
+    """Per watched process, how long it waited for a core during the slow deliveries.
+
+    ``ms_per_slow``: its waits within each delivery's span (samples prorated
+    by overlap), averaged over the slow deliveries; ``by_chance_ms``: what
+    its share of waiting over the whole ``window`` would put in spans that
+    long. A process whose waits hold deliveries up waits far more than
+    chance during them.
+    """
+    if not slow:
+        return {}
+    mean_span = sum(delivered - sent for sent, delivered in slow) / len(slow)
+    figures = {}
+    for name, rows in report.waits.items():
+        within = sum(_overlap_ms(rows, sent, delivered) for sent, delivered in slow)
+        in_window = sum(ms for at, ms in rows if window[0] <= at <= window[1])
+        share = in_window / ((window[1] - window[0]) * 1000)
+        figures[name] = {
+            "ms_per_slow": round(within / len(slow), 2),
+            "by_chance_ms": round(share * mean_span * 1000, 2),
+        }
+    return figures
+
+
+def _overlap_ms(rows: Sequence[tuple[float, float]], begin: float, end: float) -> float:
+    total = 0.0
+    for at, ms in rows:
+        overlap = min(at, end) - max(at - SAMPLE_S, begin)
+        if overlap > 0:
+            total += ms * overlap / SAMPLE_S
+    return total
 
 
 class CoreProbe:

