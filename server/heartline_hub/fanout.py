@@ -73,19 +73,23 @@ class Room:
         self.lock = asyncio.Lock()
         self.claims = 0
         """Appends on their way that told the script this hub listens on the channel."""
-        self._unclaimed: asyncio.Future[None] | None = None
+        self._waiting_unclaimed: list[asyncio.Future[None]] = []
 
     def release(self) -> None:
         """An append that claimed this hub listens was answered (see the module's docstring)."""
         self.claims -= 1
-        if not self.claims and self._unclaimed is not None and not self._unclaimed.done():
-            self._unclaimed.set_result(None)
+        if not self.claims:
+            waiting, self._waiting_unclaimed = self._waiting_unclaimed, []
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def unclaimed(self) -> None:
         """Once no append on its way claims this hub listens on the room's channel."""
         while self.claims:
-            self._unclaimed = asyncio.get_running_loop().create_future()
-            await self._unclaimed
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting_unclaimed.append(waiter)
+            await waiter
 
     def forward(self, seq: int, frame: bytes) -> None:
         """Send an event to every session, unless it was already forwarded."""

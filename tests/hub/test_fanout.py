@@ -278,3 +278,25 @@ async def test_an_event_this_hub_stored_reaches_another_hub_listening_too(
         assert here.seen == there.seen == [recorded.event.seq]
     finally:
         await other.stop()
+
+
+async def test_the_last_two_sessions_leaving_together_both_wait_for_the_claim(
+    hub: Hub, store: Store
+) -> None:
+    pair_id, _ = await new_pair(store)
+    first, second = Recorder("d_first"), Recorder("d_second")
+    await hub.fanout.attach(pair_id, first)
+    await hub.fanout.attach(pair_id, second)
+    claim = hub.fanout.claim_listening(pair_id)
+    assert claim is not None
+
+    leaving = [
+        asyncio.ensure_future(hub.fanout.detach(pair_id, first)),
+        asyncio.ensure_future(hub.fanout.detach(pair_id, second)),
+    ]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in leaving)
+
+    claim.release()
+    await asyncio.wait_for(asyncio.gather(*leaving), 1)
+    assert not hub.fanout.serves(pair_id)
