@@ -52,7 +52,16 @@ from heartline_protocol import (
 from tests.support.cluster import admin_client
 
 from .cluster_stack import ClusterStack
-from .run import Stack, create_pairs, on_fresh_stack, percentiles
+from .run import (
+    LOAD_CORE,
+    SATURATED,
+    Stack,
+    core_busy_ticks,
+    cpu_seconds,
+    create_pairs,
+    on_fresh_stack,
+    percentiles,
+)
 
 __all__ = ["main"]
 
@@ -216,6 +225,47 @@ async def check_against_log(devices: list[Device], redis_url: str) -> dict[str, 
             "closed_by_hub": closed}  # fmt: skip
 
 
+class StormCpu:
+    """The hub's, this process's and the load core's CPU from the cut until all are back.
+
+    This process is the devices (the generator): when it fills its core, the
+    time to come back is the generator's, not the hub's, and the run is
+    reported invalid, as run.py does.
+    """
+
+    def __init__(self, hub_pid: int) -> None:
+        self._hub_pid = hub_pid
+        self._start = self._read()
+
+    def _read(self) -> tuple[float, float, float, tuple[int, int, int]]:
+        return (
+            time.perf_counter(),
+            cpu_seconds(self._hub_pid),
+            time.process_time(),
+            core_busy_ticks(LOAD_CORE),
+        )
+
+    def figures(self) -> dict[str, float]:
+        (w0, hub0, gen0, core0), (w1, hub1, gen1, core1) = self._start, self._read()
+        seconds = w1 - w0
+        total = core1[1] - core0[1]
+        return {
+            "hub": round((hub1 - hub0) / seconds, 3),
+            "generator": round((gen1 - gen0) / seconds, 3),
+            "load_core_busy": round((core1[0] - core0[0]) / total, 3) if total else 0.0,
+        }
+
+
+def storm_verdict(cpu: dict[str, float]) -> tuple[str, list[str]]:
+    """ "invalid" when the devices' own process or core was saturated during the storm."""
+    reasons = [
+        f"{name} {cpu[key]:.0%} during the storm"
+        for name, key in (("generator", "generator"), ("load core", "load_core_busy"))
+        if cpu[key] >= SATURATED
+    ]
+    return ("invalid" if reasons else "valid"), reasons
+
+
 async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{stack.port}/v1/ws"
     tokens = await create_pairs(stack.url, args.pairs)
@@ -235,7 +285,10 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         send_open_loop(stayers, args.rate, args.before + args.after, sends)
     )
     await asyncio.sleep(args.before)
+    assert stack.hub is not None
+    cpu = StormCpu(stack.hub.pid)
     cut_at, all_back_at = await storm(leavers, url)
+    storm_cpu = cpu.figures()
     readers += [asyncio.ensure_future(listen(d, None)) for d in leavers]
     await sending
     settled_s = await settle(leavers, stack.redis_url)
@@ -245,6 +298,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         await device.ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
     back = sorted((device.back_at or all_back_at) - cut_at for device in leavers)
+    verdict, reasons = storm_verdict(storm_cpu)
     return {
         "pairs": args.pairs,
         "devices_cut": len(leavers),
@@ -257,6 +311,9 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "settled_s": round(settled_s, 2),
         **checked,
         "stayers": latency_by_phase(sends, cut_at, all_back_at),
+        "storm_cpu": storm_cpu,
+        "verdict": verdict,
+        "reasons": reasons,
     }
 
 
@@ -281,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{result['history_lost']} history lost, {result['handshakes_refused']} handshakes "
         f"refused; {result['events_expected']} events expected, {result['missed']} missed, "
         f"{result['duplicated']} duplicated (settled in {result['settled_s']} s, closed by the "
-        f"hub: {result['closed_by_hub']}); stayers' result ms {result['stayers']}"
+        f"hub: {result['closed_by_hub']}); stayers' result ms {result['stayers']}; "
+        f"CPU from the cut until all were back {result['storm_cpu']}: "
+        f"{result['verdict'].upper()} {'; '.join(result['reasons'])}"
     )
 
 
