@@ -124,6 +124,10 @@ class Journal:
         cached = self._snapshots.get(pair_id)
         return cached if cached is not None else await self.reload(pair_id)
 
+    def cached(self, pair_id: str) -> PairSnapshot | None:
+        """The last snapshot seen of the pair, if kept; it may be behind the store."""
+        return self._snapshots.get(pair_id)
+
     async def record(
         self, pair_id: str, decide: Decide, *, idempotency: Idempotency | None = None
     ) -> Recorded | None:

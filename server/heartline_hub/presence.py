@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING
 
 import structlog
@@ -31,7 +32,7 @@ import structlog
 from . import decisions
 from .clock import now_ms
 from .journal import MAX_ATTEMPTS, PairGone
-from .store import Connection, StoreUnavailable, TokenRecord
+from .store import Connection, OnlineChange, PairSnapshot, StoreUnavailable, TokenRecord
 from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -54,19 +55,37 @@ async def announce(node: Node, identity: TokenRecord, session_id: str, *, online
     connection = Connection(identity.member, identity.device, session_id, node.hub_id)
     if online:
         await store.track_hub_pair(node.hub_id, pair, present=True)
-        await store.set_online(pair, connection)
+        change = await store.set_online(pair, connection)
     else:
-        await store.clear_online(pair, connection)
+        change = await store.clear_online(pair, connection)
         if not node.fanout.serves(pair):
             await store.track_hub_pair(node.hub_id, pair, present=False)
-    await reconcile(node, pair, identity.member, identity.device)
+    await reconcile(node, pair, identity.member, identity.device, change)
 
 
-async def reconcile(node: Node, pair_id: str, member: str, device: str | None) -> None:
-    """Record a ``presence`` event if the member's online status changed."""
+async def reconcile(
+    node: Node,
+    pair_id: str,
+    member: str,
+    device: str | None,
+    change: OnlineChange | None = None,
+) -> None:
+    """Record a ``presence`` event if the member's online status changed.
+
+    ``change`` is what this hub's own change of the online hash read in the
+    same step. When the journal's cached snapshot is of the version it read,
+    the decision is made from them, without reading the pair again (a device
+    connecting or leaving cost two more round trips and a parse of the whole
+    state). append.lua refuses the event if the version or the online_rev
+    moved since, and it is decided again from a fresh read.
+    """
+    view = _view_at(node, pair_id, change)
     for _ in range(MAX_ATTEMPTS):
-        snapshot = await node.journal.reload(pair_id)
-        live = member in await node.store.online_members(pair_id)
+        if view is None:
+            snapshot = await node.journal.reload(pair_id)
+            live = member in await node.store.online_members(pair_id)
+        else:
+            (snapshot, live), view = view, None
         now = now_ms()
         decision = decisions.presence(member, device, live)(snapshot, now)
         if decision is None:
@@ -74,6 +93,19 @@ async def reconcile(node: Node, pair_id: str, member: str, device: str | None) -
         recorded = await node.journal.attempt(pair_id, snapshot, decision, now, guard_presence=True)
         if recorded is not None:
             return
+
+
+def _view_at(
+    node: Node, pair_id: str, change: OnlineChange | None
+) -> tuple[PairSnapshot, bool] | None:
+    """The cached snapshot as of ``change`` and whether the member is online, if the cache
+    is of the version the change read."""
+    if change is None:
+        return None
+    cached = node.journal.cached(pair_id)
+    if cached is None or cached.version != change.version:
+        return None
+    return dataclasses.replace(cached, online_rev=change.online_rev), change.member_online
 
 
 class Keeper:

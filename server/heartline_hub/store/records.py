@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -122,6 +122,15 @@ class PairSnapshot:
     marks: dict[str, int] = field(default_factory=dict)
     """Bookkeeping beside the state: ``signal:<member>`` (the member's latest
     signal) and ``ending:<member>`` (the space whose ``space_ending`` fired)."""
+
+
+class OnlineChange(NamedTuple):
+    """A pair as a change of its online hash found it, read in the same step."""
+
+    online_rev: int
+    version: int
+    member_online: bool
+    """Whether the changed connection's member still has a connection, on any hub."""
 
 
 @dataclass(frozen=True, slots=True)

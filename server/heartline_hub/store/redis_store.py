@@ -58,6 +58,7 @@ from .records import (
     DeviceRecord,
     Duplicate,
     Gone,
+    OnlineChange,
     PairSnapshot,
     Stale,
     TokenRecord,
@@ -598,18 +599,28 @@ class Store:
     # Presence.
 
     @_translating_errors
-    async def set_online(self, pair_id: str, connection: Connection) -> None:
-        await self._change_online(pair_id, connection, "set")
+    async def set_online(self, pair_id: str, connection: Connection) -> OnlineChange | None:
+        """Mark a connection online; what the pair looked like then (None: the pair is gone)."""
+        return await self._change_online(pair_id, connection, "set")
 
     @_translating_errors
-    async def clear_online(self, pair_id: str, connection: Connection) -> None:
-        await self._change_online(pair_id, connection, "clear")
+    async def clear_online(self, pair_id: str, connection: Connection) -> OnlineChange | None:
+        """Unmark a connection; what the pair looked like then (None: the pair is gone)."""
+        return await self._change_online(pair_id, connection, "clear")
 
-    async def _change_online(self, pair_id: str, connection: Connection, mode: str) -> None:
+    async def _change_online(
+        self, pair_id: str, connection: Connection, mode: str
+    ) -> OnlineChange | None:
         keys = PairKeys(pair_id)
-        await self._set_online(
-            self._hot, keys=[keys.online, keys.state], args=[connection.field, connection.hub, mode]
+        reply = await self._set_online(
+            self._hot,
+            keys=[keys.online, keys.state],
+            args=[connection.field, connection.hub, mode, connection.member],
         )
+        if not reply:
+            return None
+        online_rev, version, member_online = reply
+        return OnlineChange(int(online_rev), int(version), member_online == 1)
 
     @_translating_errors
     async def online_members(self, pair_id: str) -> set[str]:

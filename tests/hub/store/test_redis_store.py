@@ -30,6 +30,7 @@ from heartline_hub.store import (
     DeviceRecord,
     Duplicate,
     Gone,
+    OnlineChange,
     Scope,
     Stale,
     Store,
@@ -367,6 +368,33 @@ async def test_a_device_stays_online_until_its_last_connection_ends(
 
     await store.clear_online(pair.id, Connection(A, pair.device.id, "conn-2", "hub-1"))
     assert await online_rev() == 4, "clearing a connection that is gone changes nothing"
+
+
+async def test_a_change_of_the_online_hash_tells_what_the_pair_looked_like_then(
+    store: Store, pair: Pair
+) -> None:
+    """The hub decides presence from it: the online_rev and version it read, and whether
+    the connection's member is still online, all in the same step as the change."""
+    phone = Connection(A, pair.device.id, "conn-phone", "hub-1")
+    watch = Connection(A, "d_watch", "conn-watch", "hub-2")
+    partner = Connection(B, "d_partner", "conn-partner", "hub-1")
+    await pair.append(store, pair.event(now_ms(), Joined()))
+
+    assert await store.set_online(pair.id, phone) == OnlineChange(1, 1, True)
+    assert await store.set_online(pair.id, partner) == OnlineChange(2, 1, True)
+    assert await store.set_online(pair.id, watch) == OnlineChange(3, 1, True)
+    assert await store.clear_online(pair.id, phone) == OnlineChange(4, 1, True)
+    assert await store.clear_online(pair.id, watch) == OnlineChange(5, 1, False)
+    assert await store.clear_online(pair.id, watch) == OnlineChange(5, 1, False)
+
+
+async def test_a_change_of_the_online_hash_of_a_pair_that_is_gone_tells_nothing(
+    store: Store,
+) -> None:
+    gone = new_id("p")
+
+    assert await store.set_online(gone, Connection(A, "d_x", "conn-1", "hub-1")) is None
+    assert await store.clear_online(gone, Connection(A, "d_x", "conn-1", "hub-1")) is None
 
 
 async def test_the_marks_of_a_dead_hub_are_cleared_and_its_members_named(
