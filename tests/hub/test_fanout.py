@@ -7,6 +7,7 @@ for sessions and record what they were given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,15 +55,24 @@ async def store(redis_url: str) -> AsyncIterator[Store]:
     await store.close()
 
 
-@pytest.fixture
-async def hub(store: Store) -> AsyncIterator[Hub]:
+@contextlib.asynccontextmanager
+async def running_hub(store: Store) -> AsyncIterator[Hub]:
+    """A journal and a fan-out wired as the node wires them, subscribed to pub/sub."""
     journal = Journal(store)
     fanout = Fanout(store, journal)
     journal.fanout = fanout
     await fanout.start()
-    await asyncio.wait_for(fanout.connected.wait(), 5)
-    yield Hub(journal, fanout)
-    await fanout.stop()
+    try:
+        await asyncio.wait_for(fanout.connected.wait(), 5)
+        yield Hub(journal, fanout)
+    finally:
+        await fanout.stop()
+
+
+@pytest.fixture
+async def hub(store: Store) -> AsyncIterator[Hub]:
+    async with running_hub(store) as hub:
+        yield hub
 
 
 async def test_an_event_this_hub_stored_is_delivered_at_once_and_its_echo_dropped(
@@ -260,24 +270,17 @@ async def test_a_room_that_is_not_subscribed_yet_makes_no_claim(hub: Hub, store:
 async def test_an_event_this_hub_stored_reaches_another_hub_listening_too(
     hub: Hub, store: Store
 ) -> None:
-    other_journal = Journal(store)
-    other = Fanout(store, other_journal)
-    other_journal.fanout = other
-    await other.start()
-    try:
-        await asyncio.wait_for(other.connected.wait(), 5)
+    async with running_hub(store) as other:
         pair_id, member = await new_pair(store)
         here, there = Recorder(), Recorder()
         await hub.fanout.attach(pair_id, here)
-        await other.attach(pair_id, there)
+        await other.fanout.attach(pair_id, there)
 
         recorded = await hub.journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
         await asyncio.sleep(ECHO_WAIT_S)
 
         assert recorded is not None
         assert here.seen == there.seen == [recorded.event.seq]
-    finally:
-        await other.stop()
 
 
 async def test_the_last_two_sessions_leaving_together_both_wait_for_the_claim(
