@@ -682,18 +682,23 @@ def machine() -> dict[str, Any]:
 Work = Callable[[Stack], Coroutine[Any, Any, dict[str, Any]]]
 
 
-def on_fresh_stack(stack: Stack, work: Work) -> dict[str, Any]:
+def on_fresh_stack(
+    stack: Stack,
+    work: Work,
+    run: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]] = asyncio.run,
+) -> dict[str, Any]:
     """Run ``work`` on ``stack`` from the load core; its result, with the machine's facts.
 
     The stack is started first and stopped after, whatever happens; the
-    hubs' log is printed when the work fails.
+    hubs' log is printed when the work fails. ``run`` runs the event loop
+    (``uvloop.run`` for a load that needs the load core's every cycle).
     """
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("needs two cores: the hub on core 0, Valkey and the generator on core 1")
     os.sched_setaffinity(0, {LOAD_CORE})
     try:
         stack.start()
-        result = asyncio.run(work(stack))
+        result = run(work(stack))
     except BaseException:
         print(f"hub log (tail):\n{stack.hub_log()}", file=sys.stderr)
         raise

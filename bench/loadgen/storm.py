@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -97,7 +98,8 @@ async def open_device(device: Device, url: str, resume: Position | None) -> None
     """Connect and say hello (retrying ``unavailable`` refusals as SPEC.md asks)."""
     for _ in range(ATTEMPTS):
         ws = await connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None,
-                           ping_interval=None, max_queue=None, open_timeout=60)  # fmt: skip
+                           ping_interval=None, max_queue=None, open_timeout=60,
+                           proxy=None)  # fmt: skip
         await ws.send(encode(Hello(token=device.token, agent="heartline-storm", resume=resume)))
         first = decode_from_hub(await asyncio.wait_for(ws.recv(), 60))  # type: ignore[arg-type]
         if isinstance(first, Welcome):
@@ -330,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     stack = ClusterStack(wait_replicas=0) if args.cluster else Stack(persistence=True)
-    result = on_fresh_stack(stack, functools.partial(run, args))
+    result = on_fresh_stack(stack, functools.partial(run, args), uvloop.run)
     print(json.dumps(result))
     print(
         f"{result['devices_cut']} devices cut at once: all back in {result['all_back_s']} s "
