@@ -26,11 +26,11 @@ import time
 from array import array
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from .generator import Phases, Recorder, Sampler
 
-__all__ = ["NODE_DIR", "NodeGenerator", "ensure_installed", "recorder_from"]
+__all__ = ["NODE_DIR", "NodeGenerator", "NodeProcess", "ensure_installed", "recorder_from"]
 
 NODE_DIR = Path(__file__).with_name("node")
 SCRIPT = NODE_DIR / "generator.mjs"
@@ -86,40 +86,23 @@ def recorder_from(done: dict[str, Any]) -> Recorder:
     return rec
 
 
-class NodeGenerator:
-    """One run of generator.mjs: :meth:`connect`, then :meth:`run`; stopped on leaving.
+class NodeProcess:
+    """One Node.js script of ``node/`` pinned to a core, spoken to in JSON lines.
 
-    Used as ``async with NodeGenerator(...) as node:`` so that the Node
-    process never outlives the run, whatever fails.
+    The script reads its config from a file, writes one JSON line per
+    ``event`` on stdout and reads commands, one JSON line each, on stdin.
+    Used as ``async with`` so that the process never outlives the run,
+    whatever fails.
     """
 
-    def __init__(
-        self,
-        ws_urls: list[str],
-        tokens: list[str],
-        rate: float,
-        phases: Phases,
-        core: int,
-        *,
-        diagnose: bool = False,
-    ) -> None:
-        """``diagnose``: the process also reports its own event-loop stalls and GC passes."""
-        self.config = {
-            "ws_urls": ws_urls,
-            "tokens": tokens,
-            "rate": rate,
-            "warmup_s": phases.warmup_s,
-            "measure_s": phases.measure_s,
-            "drain_s": phases.drain_s,
-            "diagnose": diagnose,
-        }
-        self.stalls: list[tuple[float, float]] = []
-        """(clock, ms) of the generator's stalls and GC passes over 3 ms, when diagnosing."""
+    def __init__(self, script: str, config: dict[str, Any], core: int) -> None:
+        self.script = NODE_DIR / script
+        self.config = config
         self.core = core
         self.folder = tempfile.TemporaryDirectory(prefix="hl-loadgen-node-")
         self.process: asyncio.subprocess.Process | None = None
 
-    async def __aenter__(self) -> NodeGenerator:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -137,41 +120,16 @@ class NodeGenerator:
         assert self.process is not None
         return self.process.pid
 
-    async def connect(self) -> tuple[float, int, int]:
-        """Start the process; (connect seconds, handshakes refused, clients connected)."""
+    async def start(self) -> None:
         node = ensure_installed()
         config = Path(self.folder.name) / "config.json"
         config.write_text(json.dumps(self.config))
         self.process = await asyncio.create_subprocess_exec(
-            "taskset", "-c", str(self.core), node, str(SCRIPT), str(config),
-            stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
+            "taskset", "-c", str(self.core), node, str(self.script), str(config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
         )  # fmt: skip
-        line = await self._line("connected")
-        return float(line["connect_s"]), int(line["refused"]), int(line["connected"])
 
-    async def run(self, sampler: Sampler | None = None) -> tuple[Recorder, float]:
-        """The load and the drain; the recorder and the schedule's start time.
-
-        ``sampler`` runs alongside from the moment the start is known, as in
-        :func:`bench.loadgen.generator.run_load`.
-        """
-        start = float((await self._line("start"))["start"])
-        if abs(start - time.perf_counter()) > CLOCK_TOLERANCE_S:
-            raise RuntimeError(
-                f"generator.mjs's clock ({start:.3f} s) is not time.perf_counter() "
-                f"({time.perf_counter():.3f} s): its times cannot be compared with ours"
-            )
-        side = asyncio.create_task(sampler(start)) if sampler is not None else None
-        done = await self._line("done")
-        self.stalls = [(float(at), float(ms)) for at, ms in done.get("stalls", [])]
-        if side is not None:
-            await side
-        assert self.process is not None
-        if await self.process.wait() != 0:
-            raise RuntimeError(f"generator.mjs exited with {self.process.returncode}")
-        return recorder_from(done), start
-
-    async def _line(self, event: str) -> dict[str, Any]:
+    async def line(self, event: str) -> dict[str, Any]:
         """The next stdout line, which must be the ``event`` line."""
         assert self.process is not None
         assert self.process.stdout is not None
@@ -179,12 +137,26 @@ class NodeGenerator:
         if not raw:
             code = await self.process.wait()
             raise RuntimeError(
-                f"generator.mjs exited with {code} before its {event!r} line (its stderr above)"
+                f"{self.script.name} exited with {code} before its {event!r} line "
+                "(its stderr above)"
             )
         line: dict[str, Any] = json.loads(raw)
         if line.get("event") != event:
-            raise RuntimeError(f"generator.mjs: expected {event!r}, got {raw[:200]!r}")
+            raise RuntimeError(f"{self.script.name}: expected {event!r}, got {raw[:200]!r}")
         return line
+
+    async def command(self, command: dict[str, Any]) -> None:
+        """One command line on the script's stdin."""
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def finish(self) -> None:
+        """Wait for the script's own exit, which must be a success."""
+        assert self.process is not None
+        if await self.process.wait() != 0:
+            raise RuntimeError(f"{self.script.name} exited with {self.process.returncode}")
 
     async def _stop(self) -> None:
         """Terminate the process if it still runs (a failed run), by its pid."""
@@ -197,3 +169,60 @@ class NodeGenerator:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+class NodeGenerator(NodeProcess):
+    """One run of generator.mjs: :meth:`connect`, then :meth:`run`; stopped on leaving."""
+
+    def __init__(
+        self,
+        ws_urls: list[str],
+        tokens: list[str],
+        rate: float,
+        phases: Phases,
+        core: int,
+        *,
+        diagnose: bool = False,
+    ) -> None:
+        """``diagnose``: the process also reports its own event-loop stalls and GC passes."""
+        super().__init__(
+            "generator.mjs",
+            {
+                "ws_urls": ws_urls,
+                "tokens": tokens,
+                "rate": rate,
+                "warmup_s": phases.warmup_s,
+                "measure_s": phases.measure_s,
+                "drain_s": phases.drain_s,
+                "diagnose": diagnose,
+            },
+            core,
+        )
+        self.stalls: list[tuple[float, float]] = []
+        """(clock, ms) of the generator's stalls and GC passes over 3 ms, when diagnosing."""
+
+    async def connect(self) -> tuple[float, int, int]:
+        """Start the process; (connect seconds, handshakes refused, clients connected)."""
+        await self.start()
+        line = await self.line("connected")
+        return float(line["connect_s"]), int(line["refused"]), int(line["connected"])
+
+    async def run(self, sampler: Sampler | None = None) -> tuple[Recorder, float]:
+        """The load and the drain; the recorder and the schedule's start time.
+
+        ``sampler`` runs alongside from the moment the start is known, as in
+        :func:`bench.loadgen.generator.run_load`.
+        """
+        start = float((await self.line("start"))["start"])
+        if abs(start - time.perf_counter()) > CLOCK_TOLERANCE_S:
+            raise RuntimeError(
+                f"generator.mjs's clock ({start:.3f} s) is not time.perf_counter() "
+                f"({time.perf_counter():.3f} s): its times cannot be compared with ours"
+            )
+        side = asyncio.create_task(sampler(start)) if sampler is not None else None
+        done = await self.line("done")
+        self.stalls = [(float(at), float(ms)) for at, ms in done.get("stalls", [])]
+        if side is not None:
+            await side
+        await self.finish()
+        return recorder_from(done), start

@@ -1,6 +1,7 @@
 """Reconnect storm: thousands of devices drop at once and come back with their resume positions.
 
-    python -m bench.loadgen.storm [--pairs 5000] [--rate 500] [--before 5] [--after 15] [--cluster]
+    python -m bench.loadgen.storm [--pairs 5000] [--rate 500] [--before 5] [--after 15]
+                                  [--devices node|python] [--cluster]
 
 ``--pairs`` fresh pairs; both members connect (at most 200 handshakes in
 flight). The first members stay connected throughout and send signals at
@@ -17,6 +18,11 @@ reported: how long until every device was back (resumed), how many resumes
 the hub refused or answered with ``history_lost``, and the result latency
 and failures of the devices that stayed, before, during and after the
 storm. Placement as for run.py.
+
+The devices are one Node.js process (``node/storm.mjs``, the default) or
+this process (``--devices python``). On a 2-core machine the Python devices
+fill the load core during the storm: websockets' client handshakes, not the
+hub, then set the time to come back, and the run is reported invalid.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +60,7 @@ from heartline_protocol import (
 from tests.support.cluster import admin_client
 
 from .cluster_stack import ClusterStack
+from .node_generator import NodeProcess
 from .run import (
     LOAD_CORE,
     SATURATED,
@@ -86,6 +94,8 @@ class Device:
     history_lost: bool = False
     refusals: int = 0
     back_at: float | None = None
+    close_code: int | None = None
+    """How the hub (or the network) ended the device's connection before the end of the run."""
 
 
 @dataclass
@@ -210,14 +220,17 @@ async def settle(devices: list[Device], redis_url: str) -> float:
     return time.perf_counter() - started
 
 
-async def check_against_log(devices: list[Device], redis_url: str) -> dict[str, Any]:
-    versions = await stored_versions(devices, redis_url)
+def check_against_log(devices: list[Device], versions: list[int]) -> dict[str, Any]:
+    """Missed and duplicated events, against each pair's stored version while all are connected.
+
+    The versions are read before the devices close: a device leaving may
+    add an event (its member went offline) that no device of the pair sees.
+    """
     missed = expected = 0
     closed: dict[str, int] = {}
     for device in devices:
-        assert device.ws is not None
-        if device.ws.close_code is not None:
-            closed[str(device.ws.close_code)] = closed.get(str(device.ws.close_code), 0) + 1
+        if device.close_code is not None:
+            closed[str(device.close_code)] = closed.get(str(device.close_code), 0) + 1
     for device, version in zip(devices, versions, strict=True):
         wanted = set(range(device.first_version + 1, int(version) + 1))
         expected += len(wanted)
@@ -235,15 +248,16 @@ class StormCpu:
     reported invalid, as run.py does.
     """
 
-    def __init__(self, hub_pid: int) -> None:
+    def __init__(self, hub_pid: int, devices_pid: int) -> None:
         self._hub_pid = hub_pid
+        self._devices_pid = devices_pid
         self._start = self._read()
 
     def _read(self) -> tuple[float, float, float, tuple[int, int, int]]:
         return (
             time.perf_counter(),
             cpu_seconds(self._hub_pid),
-            time.process_time(),
+            cpu_seconds(self._devices_pid),
             core_busy_ticks(LOAD_CORE),
         )
 
@@ -268,7 +282,8 @@ def storm_verdict(cpu: dict[str, float]) -> tuple[str, list[str]]:
     return ("invalid" if reasons else "valid"), reasons
 
 
-async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+async def run_python(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    """The storm with this process as every device."""
     url = f"ws://127.0.0.1:{stack.port}/v1/ws"
     tokens = await create_pairs(stack.url, args.pairs)
     stayers = [Device(token) for token in tokens[: args.pairs]]
@@ -288,21 +303,91 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     )
     await asyncio.sleep(args.before)
     assert stack.hub is not None
-    cpu = StormCpu(stack.hub.pid)
+    cpu = StormCpu(stack.hub.pid, os.getpid())
     cut_at, all_back_at = await storm(leavers, url)
     storm_cpu = cpu.figures()
     readers += [asyncio.ensure_future(listen(d, None)) for d in leavers]
     await sending
     settled_s = await settle(leavers, stack.redis_url)
-    checked = await check_against_log(leavers, stack.redis_url)
+    for device in leavers:
+        assert device.ws is not None
+        device.close_code = device.ws.close_code
+    checked = check_against_log(leavers, await stored_versions(leavers, stack.redis_url))
     for device in stayers + leavers:
         assert device.ws is not None
         await device.ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
+    return report(args, leavers, sends, window=(cut_at, all_back_at),
+                  settled_s=settled_s, checked=checked, cpu=storm_cpu)  # fmt: skip
+
+
+async def run_node(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    """The storm with node/storm.mjs as every device, pinned to the load core."""
+    tokens = await create_pairs(stack.url, args.pairs)
+    config = {
+        "url": f"ws://127.0.0.1:{stack.port}/v1/ws",
+        "stayers": tokens[: args.pairs],
+        "leavers": tokens[args.pairs :],
+        "rate": args.rate,
+        "seconds": args.before + args.after,
+    }
+    async with NodeProcess("storm.mjs", config, LOAD_CORE) as node:
+        await node.start()
+        pairs = (await node.line("connected"))["pairs"]
+        await asyncio.sleep(args.before)
+        assert stack.hub is not None
+        cpu = StormCpu(stack.hub.pid, node.pid)
+        await node.command({"command": "cut"})
+        back = await node.line("back")
+        storm_cpu = cpu.figures()
+        leavers = [
+            Device(token, pair=pair, back_at=at)
+            for token, pair, at in zip(config["leavers"], pairs, back["back_at"], strict=True)
+        ]
+        await node.line("sent")
+        versions = await stored_versions(leavers, stack.redis_url)
+        await node.command({"command": "settle", "versions": versions})
+        done = await node.line("done")
+        await node.finish()
+    for device, seen in zip(leavers, done["leavers"], strict=True):
+        device.first_version = int(seen["first_version"])
+        device.seen = {int(seq) for seq in seen["seen"]}
+        device.duplicates = int(seen["duplicates"])
+        device.resumed = seen["resumed"]
+        device.history_lost = bool(seen["history_lost"])
+        device.refusals = int(seen["refusals"])
+        device.close_code = seen["close_code"]
+    sends = Sends()
+    for k, (sent, answered, code) in enumerate(done["sends"]):
+        sends.sent[f"s{k}"] = float(sent)
+        if answered is not None:
+            sends.answered[f"s{k}"] = (float(answered), str(code))
+    checked = check_against_log(leavers, versions)
+    cut_at = float(back["cut_at"])
+    all_back_at = max(float(at) for at in back["back_at"])
+    result = report(args, leavers, sends, window=(cut_at, all_back_at),
+                    settled_s=float(done["settled_s"]), checked=checked, cpu=storm_cpu)  # fmt: skip
+    result["devices_loop_delay_ms"] = back["loop_delay_ms"]
+    return result
+
+
+def report(
+    args: argparse.Namespace,
+    leavers: list[Device],
+    sends: Sends,
+    *,
+    window: tuple[float, float],
+    settled_s: float,
+    checked: dict[str, Any],
+    cpu: dict[str, float],
+) -> dict[str, Any]:
+    """The run's JSON result; ``window`` is (cut, all back), ``cpu`` StormCpu's figures."""
+    cut_at, all_back_at = window
     back = sorted((device.back_at or all_back_at) - cut_at for device in leavers)
-    verdict, reasons = storm_verdict(storm_cpu)
+    verdict, reasons = storm_verdict(cpu)
     return {
         "pairs": args.pairs,
+        "devices": args.devices,
         "devices_cut": len(leavers),
         "rate": args.rate,
         "all_back_s": round(all_back_at - cut_at, 2),
@@ -313,7 +398,7 @@ async def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "settled_s": round(settled_s, 2),
         **checked,
         "stayers": latency_by_phase(sends, cut_at, all_back_at),
-        "storm_cpu": storm_cpu,
+        "storm_cpu": cpu,
         "verdict": verdict,
         "reasons": reasons,
     }
@@ -326,13 +411,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--before", type=float, default=5.0)
     parser.add_argument("--after", type=float, default=15.0)
     parser.add_argument(
+        "--devices",
+        choices=["node", "python"],
+        default="node",
+        help="node: node/storm.mjs (needs node and npm); python: this process",
+    )
+    parser.add_argument(
         "--cluster",
         action="store_true",
         help="the hub on a local Valkey Cluster (3 primaries, 3 replicas) instead of one Valkey",
     )
     args = parser.parse_args(argv)
     stack = ClusterStack(wait_replicas=0) if args.cluster else Stack(persistence=True)
-    result = on_fresh_stack(stack, functools.partial(run, args), uvloop.run)
+    work = run_node if args.devices == "node" else run_python
+    result = on_fresh_stack(stack, functools.partial(work, args), uvloop.run)
     print(json.dumps(result))
     print(
         f"{result['devices_cut']} devices cut at once: all back in {result['all_back_s']} s "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from bench.loadgen.storm import StormCpu, storm_verdict
+from bench.loadgen.storm import Device, StormCpu, check_against_log, storm_verdict
 
 
 def test_a_storm_whose_devices_filled_their_core_is_invalid() -> None:
@@ -22,7 +22,7 @@ def test_a_storm_with_room_on_the_load_core_is_valid() -> None:
 
 
 def test_the_cpu_of_a_busy_process_is_read_over_the_storm() -> None:
-    cpu = StormCpu(os.getpid())
+    cpu = StormCpu(os.getpid(), os.getpid())
     deadline = time.perf_counter() + 0.3
     while time.perf_counter() < deadline:
         pass
@@ -33,3 +33,17 @@ def test_the_cpu_of_a_busy_process_is_read_over_the_storm() -> None:
     assert figures["generator"] > 0.2
     assert figures["hub"] > 0.2  # the same process here
     assert 0.0 <= figures["load_core_busy"] <= 1.0
+
+
+def test_a_device_is_checked_against_its_pairs_version_while_connected() -> None:
+    whole = Device("t1", pair="p1", first_version=3, seen={4, 5, 6})
+    gapped = Device("t2", pair="p2", first_version=0, seen={1, 3}, duplicates=1, close_code=4002)
+
+    checked = check_against_log([whole, gapped], versions=[6, 3])
+
+    assert checked == {
+        "events_expected": 6,
+        "missed": 1,
+        "duplicated": 1,
+        "closed_by_hub": {"4002": 1},
+    }

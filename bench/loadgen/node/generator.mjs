@@ -34,10 +34,9 @@
 
 import { readFileSync } from "node:fs";
 import { PerformanceObserver, performance } from "node:perf_hooks";
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import WebSocket from "ws";
+import { Gate, SUBPROTOCOL, decoder, emit, encoder, log, now, opened, sleep } from "./common.mjs";
 
-const SUBPROTOCOL = "heartline.v1";
 const AGENT = "heartline-loadgen-node";
 const SPACE_SECONDS = 3600; // long enough that no space-ending timer fires during a run
 const HANDSHAKES_IN_FLIGHT = 200;
@@ -51,22 +50,6 @@ const STALL_MS = 3;
 const PROBE_MS = 5;
 const BID_KINDS = new Set(["feeling_disconnected", "check_in"]);
 const SIGNAL_KINDS = new Set(["need_space", "im_back", "feeling_disconnected", "check_in", "ack"]);
-
-const encoder = new Encoder();
-const decoder = new Decoder();
-
-/** Seconds on CLOCK_MONOTONIC, the clock of Python's time.perf_counter(). */
-function now() {
-  return Number(process.hrtime.bigint()) / 1e9;
-}
-
-function log(message) {
-  process.stderr.write(`generator.mjs: ${message}\n`);
-}
-
-function emit(line) {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
-}
 
 function noteFor(k) {
   return `lg-${String(k).padStart(10, "0")}-bench.`;
@@ -161,30 +144,6 @@ class Client {
   }
 }
 
-/** At most `size` holders at once: the handshakes in flight. */
-class Gate {
-  constructor(size) {
-    this.free = size;
-    this.waiting = [];
-  }
-
-  async acquire() {
-    if (this.free > 0) {
-      this.free -= 1;
-      return;
-    }
-    await new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  release() {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free += 1;
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // ------------------------------------------------------------------ frames
 
 /** A hub frame arrived on a connected client: the rules of generator.py's _on_frame. */
@@ -221,15 +180,6 @@ function onSignalEvent(client, event, t, rec, n) {
 }
 
 // ------------------------------------------------------------------ connecting
-
-/** Resolves once the socket is open; rejects on an error or a close before that. */
-function opened(ws) {
-  return new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-    ws.once("close", (code) => reject(new Error(`closed with ${code} before opening`)));
-  });
-}
 
 /**
  * Wire a new socket for its whole life; resolves with its first frame.
