@@ -22,6 +22,7 @@ __all__ = [
     "SHED",
     "SIGNALS",
     "SIGNALS_BY_KIND",
+    "WAITING_TO_OPEN",
 ]
 
 CONNECTIONS = Gauge("heartline_connections", "Open WebSocket sessions on this hub")
@@ -60,4 +61,8 @@ LOOP_LAG = Gauge("heartline_loop_lag_seconds", "How late the event loop ran its 
 SHED = Counter(
     "heartline_signals_shed_total",
     "Signals refused with unavailable because the hub was overloaded",
+)
+WAITING_TO_OPEN = Gauge(
+    "heartline_sessions_waiting_to_open",
+    "Sessions waiting for their turn to open or to go (a reconnect storm; overload.py)",
 )

@@ -20,18 +20,42 @@ overloaded until ``HOLD_S`` passes without either:
   what shows it is a core busy all the time. A hub under a CPU quota
   (a container limited to part of a core) never reaches ``BUSY_LIMIT``:
   there only the lag tells.
+
+A reconnect storm (this hub restarted, a network blip across a city)
+brings thousands of handshakes at once, each costing the hub several times a
+signal, and as many presence changes from the connections it cut. Sessions
+open (and announce going offline) ``OPENING_AT_ONCE`` at a time, the rest
+waiting their turn in order (their devices wait for the ``welcome``, and
+resume when it comes); a turn lasts at most ``TURN_S``, so that a device
+that stops reading during its welcome cannot hold one.
+While any wait, and for ``STORM_GRACE_S`` after the last (the busy window
+and the hold still remember the storm), the hub's busy core is the storm's
+doing, not the signals': the signals of the devices that stayed are not
+shed then, so that they keep being stored while the others come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import time
+from collections.abc import AsyncIterator
 
-from .metrics import LOOP_LAG, SHED
+from .metrics import LOOP_LAG, SHED, WAITING_TO_OPEN
 
-__all__ = ["BUSY_LIMIT", "HOLD_S", "RETRY_AFTER_MS", "TICK_S", "WINDOW_S", "Overload"]
+__all__ = [
+    "BUSY_LIMIT",
+    "HOLD_S",
+    "OPENING_AT_ONCE",
+    "RETRY_AFTER_MS",
+    "STORM_GRACE_S",
+    "TICK_S",
+    "TURN_S",
+    "WINDOW_S",
+    "Overload",
+]
 
 TICK_S = 0.05
 HOLD_S = 1.0
@@ -39,12 +63,25 @@ WINDOW_S = 1.0
 BUSY_LIMIT = 0.97
 RETRY_AFTER_MS = (500, 1500)
 """Refused signals are told to come back after a moment drawn from this range."""
+OPENING_AT_ONCE = 64
+"""Sessions opening at once (authenticate, join the room, welcome, resume, presence)."""
+TURN_S = 5.0
+"""A session that takes longer than this to open goes on without holding its turn."""
+STORM_GRACE_S = WINDOW_S + HOLD_S
+"""After the last waiting session, how long the busy core still counts as the storm's."""
 
 
 class Overload:
     """Whether the hub is past its capacity now, from its loop's lag and its busy core."""
 
-    def __init__(self, limit_ms: int, busy_limit: float = BUSY_LIMIT) -> None:
+    def __init__(
+        self,
+        limit_ms: int,
+        busy_limit: float = BUSY_LIMIT,
+        *,
+        opening_at_once: int = OPENING_AT_ONCE,
+        turn_s: float = TURN_S,
+    ) -> None:
         """``limit_ms`` 0 turns shedding off (the lag is still measured)."""
         self._limit_s = limit_ms / 1000
         self._busy_limit = busy_limit
@@ -53,8 +90,14 @@ class Overload:
         self.overloaded = False
         """Whether the hub counts as past its capacity; kept current by every tick, so
         that the check each signal makes is one attribute read."""
+        self._storm_until = 0.0
+        self._sheds_signals = False
         self._handle: asyncio.TimerHandle | None = None
         self._cpu: collections.deque[tuple[float, float]] = collections.deque()
+        self._opening = asyncio.Semaphore(opening_at_once)
+        self._turn_s = turn_s
+        self.waiting_to_open = 0
+        """Sessions waiting for their turn to open: a storm is under way while any wait."""
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -68,10 +111,31 @@ class Overload:
 
     def shed(self) -> int | None:
         """None to go on, or the ``retry_after_ms`` to refuse a signal with."""
-        if not self.overloaded:
+        if not self._sheds_signals or self.waiting_to_open:
             return None
         SHED.inc()
         return random.randint(*RETRY_AFTER_MS)
+
+    @contextlib.asynccontextmanager
+    async def opening(self) -> AsyncIterator[None]:
+        """A session's turn to open (or to go): a few at once, the rest in order."""
+        if self._opening.locked():
+            self.waiting_to_open += 1
+            WAITING_TO_OPEN.inc()
+            try:
+                await self._opening.acquire()
+            finally:
+                self.waiting_to_open -= 1
+                WAITING_TO_OPEN.dec()
+        else:
+            await self._opening.acquire()
+        turn = _Turn(self._opening)
+        timer = asyncio.get_running_loop().call_later(self._turn_s, turn.end)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            turn.end()
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -82,6 +146,9 @@ class Overload:
         if self._limit_s and (lag > self._limit_s or busy >= self._busy_limit):
             self._overloaded_until = now + HOLD_S
         self.overloaded = now < self._overloaded_until
+        if self.waiting_to_open:
+            self._storm_until = now + STORM_GRACE_S
+        self._sheds_signals = self.overloaded and now >= self._storm_until
         self._due = now + TICK_S
         self._handle = loop.call_at(self._due, self._tick)
 
@@ -95,3 +162,18 @@ class Overload:
         first_wall, first_cpu = samples[0]
         span = now - first_wall
         return (cpu - first_cpu) / span if span >= WINDOW_S else 0.0
+
+
+class _Turn:
+    """One holder's slot of the opening semaphore, given back exactly once."""
+
+    __slots__ = ("_ended", "_semaphore")
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._ended = False
+
+    def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._semaphore.release()

@@ -181,8 +181,11 @@ class Session:
         hello = await self._receive_hello()
         if hello is None:
             return
-        if not await self._open(hello):
-            return
+        async with self._node.overload.opening():
+            if self._socket.close_code is not None:
+                return  # the device gave up while its session waited its turn
+            if not await self._open(hello):
+                return
         if self._ending is None:
             await self._read_until_ended()
         if self._ending is not None:
@@ -379,8 +382,9 @@ class Session:
         if self.identity is not None:
             await self._node.fanout.detach(self.identity.pair, self)
             if was_open:
-                with contextlib.suppress(StoreUnavailable, PairGone):
-                    await self._announce_presence(online=False)
+                async with self._node.overload.opening():
+                    with contextlib.suppress(StoreUnavailable, PairGone):
+                        await self._announce_presence(online=False)
         log.info("session_closed", session=self.id, code=self._socket.close_code)
         structlog.contextvars.unbind_contextvars("pair", "device")
 

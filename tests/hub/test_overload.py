@@ -1,4 +1,5 @@
-"""An overloaded hub sheds new signals instead of falling behind (overload.py).
+"""An overloaded hub sheds new signals instead of falling behind (overload.py),
+except while a reconnect storm's sessions wait their turn to open.
 
 The overload monitor is tested in this process, its loop blocked on purpose; the
 shedding against a real hub process frozen with SIGSTOP, whose loop then
@@ -14,7 +15,14 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from heartline_hub.overload import HOLD_S, RETRY_AFTER_MS, TICK_S, WINDOW_S, Overload
+from heartline_hub.overload import (
+    HOLD_S,
+    RETRY_AFTER_MS,
+    STORM_GRACE_S,
+    TICK_S,
+    WINDOW_S,
+    Overload,
+)
 from heartline_protocol import CheckIn, ErrorCode
 from tests.support.couples import pair_up
 from tests.support.devices import Device, HubError
@@ -71,6 +79,75 @@ async def test_with_the_limit_at_zero_nothing_is_shed() -> None:
     try:
         await block_the_loop(0.3)
         assert overload.shed() is None
+    finally:
+        overload.stop()
+
+
+async def take_turns(
+    overload: Overload, count: int
+) -> tuple[list[int], asyncio.Event, list[asyncio.Task[None]]]:
+    """``count`` sessions asking for their turn in order; each holds it until the event is set."""
+    entered: list[int] = []
+    go_on = asyncio.Event()
+
+    async def session(number: int) -> None:
+        async with overload.opening():
+            entered.append(number)
+            await go_on.wait()
+
+    tasks = []
+    for number in range(count):
+        tasks.append(asyncio.create_task(session(number)))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return entered, go_on, tasks
+
+
+async def test_sessions_open_a_few_at_a_time_in_the_order_they_came() -> None:
+    overload = Overload(limit_ms=100, opening_at_once=2)
+
+    entered, go_on, tasks = await take_turns(overload, 5)
+
+    assert (entered, overload.waiting_to_open) == ([0, 1], 3)
+    go_on.set()
+    await asyncio.gather(*tasks)
+    assert (entered, overload.waiting_to_open) == ([0, 1, 2, 3, 4], 0)
+
+
+async def test_a_session_slow_to_open_gives_up_its_turn_after_a_while() -> None:
+    overload = Overload(limit_ms=100, opening_at_once=1, turn_s=0.1)
+
+    entered, go_on, tasks = await take_turns(overload, 2)
+    assert entered == [0]
+    await asyncio.sleep(0.2)
+
+    assert (entered, overload.waiting_to_open) == ([0, 1], 0)
+    go_on.set()
+    await asyncio.gather(*tasks)
+    entered_again, go_on, tasks = await take_turns(overload, 2)
+    assert entered_again == [0], "a turn given up early is not given back twice"
+    go_on.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_signals_are_not_shed_while_sessions_wait_their_turn_nor_just_after() -> None:
+    overload = Overload(limit_ms=100, opening_at_once=1)
+    overload.start()
+    try:
+        _, go_on, tasks = await take_turns(overload, 2)
+        await block_the_loop(0.3)
+        assert overload.overloaded
+        assert overload.shed() is None, "a storm is waiting: the stayers' signals go on"
+
+        go_on.set()
+        await asyncio.gather(*tasks)
+        await block_the_loop(0.3)
+        assert overload.overloaded
+        assert overload.shed() is None, "the busy core is still the storm's"
+
+        await asyncio.sleep(STORM_GRACE_S)
+        await block_the_loop(0.3)
+        assert overload.shed() is not None, "past the storm, an overload sheds signals again"
     finally:
         overload.stop()
 

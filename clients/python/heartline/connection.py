@@ -58,6 +58,8 @@ log = logging.getLogger("heartline")
 
 RECEIPT_DELAY_S = 0.1
 HANDSHAKE_TIMEOUT_S = 10.0
+WELCOME_TIMEOUT_S = 30.0
+"""A hub in a reconnect storm opens sessions a few at a time, in order (SPEC.md 7.1)."""
 _RESENT_AFTER = {ErrorCode.UNAVAILABLE.value, ErrorCode.INTERNAL.value}
 
 
@@ -191,7 +193,7 @@ class Connection:
     async def _handshake(self, ws: ClientConnection) -> Welcome:
         resume = None if self.shared is None else self.shared.position
         await ws.send(encode(Hello(token=self._token, resume=resume, agent=self._options.agent)))
-        first = await asyncio.wait_for(ws.recv(), HANDSHAKE_TIMEOUT_S)
+        first = await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S)
         if not isinstance(first, bytes):
             raise ProtocolError(ErrorCode.BAD_FRAME, "the hub sent text")
         frame = decode_from_hub(first)
