@@ -1,4 +1,4 @@
-"""The client through a hub's drain, and through a log that lost its history."""
+"""The client through a hub's drain, a log that lost its history, and a hub that turns it away."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from heartline_protocol import CheckIn, Event
 from tests.support.couples import pair_up
 from tests.support.devices import Device
 from tests.support.hubs import HubProcess
+from tests.support.servers import valkey_server
 
 QUICK = heartline.Options(backoff=heartline.Backoff(base=0.05, cap=0.3), call_timeout=20)
 
@@ -61,3 +62,26 @@ async def _until(condition: Callable[[], bool], timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def test_a_client_turned_away_waits_as_long_as_the_hub_asked(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    """The hub refuses a hello with ``retry_after_ms`` 1000 while its Valkey is down;
+    a client whose own backoff is far shorter tries again only after that."""
+    with valkey_server(appendonly=True) as valkey:
+        hub = start_hub(str(valkey.connection_url))
+        couple = await pair_up(http, hub.url)
+        valkey.stop()
+        connecting = asyncio.create_task(
+            heartline.connect(hub.ws_url, couple.a.token, QUICK).__aenter__()
+        )
+        await asyncio.sleep(2.5)
+        refusals = hub.logs().count('"handshake_refused"')
+        valkey.start()
+        a = await asyncio.wait_for(connecting, 15)
+        try:
+            assert 1 <= refusals <= 3, f"{refusals} hellos in 2.5 s: the retry_after_ms was ignored"
+            assert a.connected
+        finally:
+            await a.close()

@@ -99,6 +99,8 @@ class Connection:
         self._welcomed: asyncio.Future[Welcome] | None = None
         self._ended: SessionEnded | None = None
         self._goaway = False
+        self._turned_away_for = 0.0
+        """Seconds the hub asked to wait (``retry_after_ms`` of a refused hello)."""
         self._last_heard = time.monotonic()
         self._receipt: asyncio.TimerHandle | None = None
         self.on_event: Listener = _ignore
@@ -185,10 +187,12 @@ class Connection:
             attempt += 1
 
     def _next_delay(self, attempt: int) -> float:
+        """The backoff's wait, never shorter than what a refusing hub asked for."""
+        asked, self._turned_away_for = self._turned_away_for, 0.0
         if self._goaway:
             self._goaway = False
-            return self._options.backoff.delay(0) / 10
-        return self._options.backoff.delay(attempt)
+            return max(asked, self._options.backoff.delay(0) / 10)
+        return max(asked, self._options.backoff.delay(attempt))
 
     async def _handshake(self, ws: ClientConnection) -> Welcome:
         resume = None if self.shared is None else self.shared.position
@@ -198,6 +202,7 @@ class Connection:
             raise ProtocolError(ErrorCode.BAD_FRAME, "the hub sent text")
         frame = decode_from_hub(first)
         if isinstance(frame, Error):
+            self._turned_away_for = (frame.retry_after_ms or 0) / 1000
             await ws.wait_closed()
             self._check_terminal(ws.close_code, ws.close_reason or frame.message)
             raise ConnectionError(f"refused by the hub: {frame.code}: {frame.message}")
