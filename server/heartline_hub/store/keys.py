@@ -19,7 +19,8 @@ pair         hash     ``created``, ``invite`` (the pending invite's hash),
                       ``member:<id>`` -> the time the member joined
 devices      hash     device id -> msgpack device record
 state        hash     ``version``, ``epoch``, ``first_seq``, ``state``
-                      (msgpack of the State map), ``online_rev``, and
+                      (msgpack of the State map), ``online_rev``,
+                      ``head_t`` (the time of the log's oldest entry), and
                       marks: ``signal:<member>`` (latest signal),
                       ``ending:<member>`` (the space whose reminder fired)
 log          stream   one entry per event, id ``<seq>-0``: ``e`` the

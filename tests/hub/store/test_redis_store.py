@@ -325,6 +325,38 @@ async def test_history_past_retention_is_trimmed_on_a_later_append(
     assert (snapshot.first_seq, snapshot.version) == (2, 3)
 
 
+async def test_history_is_trimmed_again_once_its_new_oldest_event_is_past_retention(
+    store: Store, pair: Pair
+) -> None:
+    t0 = now_ms()
+    for offset in (0, 10_000, 20_000):
+        await pair.append(store, pair.event(t0 + offset, CheckIn()))
+
+    await pair.append(store, pair.event(t0 + RETENTION_MS + 5_000, ImBack()))
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3, 4]
+    await pair.append(store, pair.event(t0 + RETENTION_MS + 15_000, ImBack()))
+
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [3, 4, 5]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert snapshot.first_seq == 3
+
+
+async def test_a_log_stored_without_its_oldest_time_is_still_trimmed(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    """A pair stored before the state hash kept ``head_t`` has its log's head read once."""
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(store, pair.event(t0 + 10_000, CheckIn()))
+    await server.hdel(pair.keys.state, "head_t")
+
+    await pair.append(store, pair.event(t0 + RETENTION_MS + 5_000, ImBack()))
+
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3]
+    assert await server.hget(pair.keys.state, "head_t") == str(t0 + 10_000).encode()
+
+
 async def test_expired_idempotency_records_are_removed_on_a_later_append(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:

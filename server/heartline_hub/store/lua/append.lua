@@ -10,7 +10,8 @@
 -- unless the only listener is the calling hub itself (it delivers its own
 -- events to its sessions at once, and would only drop the echo).
 --
--- KEYS[1] state hash      KEYS[2] log stream
+-- KEYS[1] state hash (its head_t: the time of the log's oldest entry)
+-- KEYS[2] log stream
 -- KEYS[3] idem hash       KEYS[4] idem expiry zset
 -- ARGV[1] expected version           ARGV[2] expected online_rev ('' = any)
 -- ARGV[3] event frame (msgpack)      ARGV[4] event time, ms
@@ -34,7 +35,7 @@ if idem_field ~= '' then
   end
 end
 
-local current = redis.call('HMGET', state_key, 'version', 'online_rev')
+local current = redis.call('HMGET', state_key, 'version', 'online_rev', 'head_t')
 if not current[1] then
   return {'gone'}
 end
@@ -64,8 +65,10 @@ if #expired > 0 then
   redis.call('ZREM', idem_exp_key, unpack(expired))
 end
 
--- Trim history older than the retention cutoff, a bounded batch at a time;
--- the common case reads only the oldest entry.
+-- Trim history older than the retention cutoff, a bounded batch at a time.
+-- The state hash keeps the time of the log's oldest entry (head_t), so the
+-- common case reads no entry at all; a log without it (a pair stored before
+-- head_t existed, or its first event) has its head read once.
 local cutoff = tonumber(ARGV[11])
 local function entry_time(entry)
   local fields = entry[2]
@@ -74,15 +77,23 @@ local function entry_time(entry)
   end
   return cutoff
 end
-local head = redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)
-if head[1] and entry_time(head[1]) < cutoff then
+local function head_time()
+  local t = entry_time(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)[1])
+  redis.call('HSET', state_key, 'head_t', t)
+  return t
+end
+local head_t = tonumber(current[3]) or head_time()
+if head_t < cutoff then
   local first_kept = nil
   for _, entry in ipairs(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 256)) do
     if entry_time(entry) >= cutoff then break end
     first_kept = tonumber(string.match(entry[1], '^(%d+)')) + 1
   end
-  redis.call('XTRIM', log_key, 'MINID', first_kept .. '-0')
-  redis.call('HSET', state_key, 'first_seq', first_kept)
+  if first_kept then
+    redis.call('XTRIM', log_key, 'MINID', first_kept .. '-0')
+    redis.call('HSET', state_key, 'first_seq', first_kept)
+  end
+  head_time()
 end
 
 -- With replica confirmation on, the hub publishes after WAIT instead ('' here).
