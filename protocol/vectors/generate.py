@@ -686,6 +686,18 @@ def _valid_other_hub_frames() -> list[Vector]:
             },
         ),
         valid(
+            "error-unavailable-hello-turned-away",
+            "The error a hub sends before closing with 4004 when it cannot serve sessions "
+            "(its database is away): reconnect no sooner than retry_after_ms (SPEC 7.9).",
+            HUB,
+            {
+                "type": "error",
+                "code": "unavailable",
+                "message": "storage unavailable",
+                "retry_after_ms": 1000,
+            },
+        ),
+        valid(
             "error-all-fields",
             "An error with every optional field: id, field and retry_after_ms.",
             HUB,
