@@ -28,10 +28,14 @@ open (and announce going offline) ``OPENING_AT_ONCE`` at a time, the rest
 waiting their turn in order (their devices wait for the ``welcome``, and
 resume when it comes); a turn lasts at most ``TURN_S``, so that a device
 that stops reading during its welcome cannot hold one.
+
 While any wait, and for ``STORM_GRACE_S`` after the last (the busy window
 and the hold still remember the storm), the hub's busy core is the storm's
 doing, not the signals': the signals of the devices that stayed are not
 shed then, so that they keep being stored while the others come back.
+Turning the new sessions away instead was measured and made things worse:
+each device came back and paid its upgrade again (BENCHMARKS.md, eighth
+slice).
 """
 
 from __future__ import annotations
