@@ -251,7 +251,7 @@ class Session:
         return True
 
     def _pong(self, ping: Ping) -> None:
-        self._writer.put(encode_pong(ping.t, now_ms()))
+        self._writer.put_alone(encode_pong(ping.t, now_ms()))
 
     async def _receive_hello(self) -> Hello | None:
         try:

@@ -99,6 +99,21 @@ class Writer:
             self._drain_in_background()
         return True
 
+    def put_alone(self, frame: bytes) -> bool:
+        """As :meth:`put`, for a frame that is likely its turn's only one (a pong).
+
+        Written at once when nothing waits before it: deferring it to the end
+        of the turn would cost an idle hub a second turn of the event loop
+        for every ping it answers.
+        """
+        transport = self._transport
+        if self._burst is not None or self._overflowed or self._stopping:
+            return self.put(frame)
+        if transport is None or not self._can_write_now():
+            return self.put(frame)
+        transport.write(binary_frame(frame))
+        return True
+
     async def flush_and_stop(self, timeout: float) -> None:
         """Send what is queued (within ``timeout``), then stop the writer."""
         self._stopping = True

@@ -139,3 +139,39 @@ async def test_after_a_backlog_frames_queue_and_keep_their_order() -> None:
     await writer.flush_and_stop(timeout=1.0)
     assert slow == [b"b", b"c"]
     assert not writer.put(b"after the end")
+
+
+async def test_a_lone_pong_goes_out_at_once_and_never_ahead_of_a_turns_frames() -> None:
+    async def send(frame: bytes) -> None:
+        raise AssertionError("a socket that keeps up takes frames directly")
+
+    socket = Socket()
+    writer = Writer(send, capacity=4, on_overflow=lambda: None, transport=socket)
+    writer.start()
+
+    assert writer.put_alone(b"pong-1")
+    assert socket.written == [binary_frame(b"pong-1")], "written before the turn ends"
+
+    assert writer.put(b"event")
+    assert writer.put_alone(b"pong-2")
+    assert socket.written == [binary_frame(b"pong-1")]
+    await asyncio.sleep(0)
+    assert socket.written[1:] == [binary_frame(b"event") + binary_frame(b"pong-2")]
+
+
+async def test_a_lone_pong_waits_behind_a_backlog() -> None:
+    slow: list[bytes] = []
+
+    async def send(frame: bytes) -> None:
+        slow.append(frame)
+
+    socket = Socket()
+    socket.backlog = BACKLOG_BYTES + 1
+    writer = Writer(send, capacity=4, on_overflow=lambda: None, transport=socket)
+    writer.start()
+
+    assert writer.put(b"event")
+    assert writer.put_alone(b"pong")
+    await writer.flush_and_stop(timeout=1.0)
+
+    assert (socket.written, slow) == ([], [b"event", b"pong"])
