@@ -197,6 +197,22 @@ def latency_by_phase(sends: Sends, cut_at: float, back_at: float) -> dict[str, A
             "failed": failed}  # fmt: skip
 
 
+def slowest_by_second(sends: Sends, cut_at: float, seconds: int = 8) -> list[float | None]:
+    """The stayers' slowest answer (ms) among the signals sent in each second after the cut.
+
+    Shows when in the storm the stayers wait: while the cut connections and
+    the returning upgrades flood in, or while the sessions open.
+    """
+    slowest: list[float | None] = [None] * seconds
+    for request, sent in sends.sent.items():
+        second = int(sent - cut_at)
+        answer = sends.answered.get(request)
+        if 0 <= second < seconds and answer is not None and answer[1] == "ok":
+            ms = round((answer[0] - sent) * 1000, 1)
+            slowest[second] = max(ms, slowest[second] or 0.0)
+    return slowest
+
+
 async def stored_versions(devices: list[Device], redis_url: str) -> list[int]:
     client: Any = admin_client(redis_url)
     try:
@@ -398,6 +414,7 @@ def report(
         "settled_s": round(settled_s, 2),
         **checked,
         "stayers": latency_by_phase(sends, cut_at, all_back_at),
+        "stayers_slowest_ms_by_second": slowest_by_second(sends, cut_at),
         "storm_cpu": cpu,
         "verdict": verdict,
         "reasons": reasons,
@@ -432,7 +449,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{result['history_lost']} history lost, {result['handshakes_refused']} handshakes "
         f"refused; {result['events_expected']} events expected, {result['missed']} missed, "
         f"{result['duplicated']} duplicated (settled in {result['settled_s']} s, closed by the "
-        f"hub: {result['closed_by_hub']}); stayers' result ms {result['stayers']}; "
+        f"hub: {result['closed_by_hub']}); stayers' result ms {result['stayers']}, "
+        f"slowest in each second after the cut {result['stayers_slowest_ms_by_second']}; "
         f"CPU from the cut until all were back {result['storm_cpu']}: "
         f"{result['verdict'].upper()} {'; '.join(result['reasons'])}"
     )

@@ -6,6 +6,12 @@ head, parsed again there by the websockets library); anything else goes to
 aiohttp's request handler, exactly as if aiohttp had accepted the
 connection, and stays with it for the connection's life.
 
+Upgrades are answered ``UPGRADES_PER_TURN`` at a time, one batch per turn
+of the event loop. In a reconnect storm thousands of upgrade requests are
+readable in the same turn; answered all in that turn (about 200 µs each)
+they held the loop for up to a second, and the frames of every session
+already open waited behind them (BENCHMARKS.md, eighth slice).
+
 :func:`run` replaces ``aiohttp.web.run_app``: the same start-up, the same
 SIGTERM/SIGINT handling (stop listening, drain, wait for the connections,
 clean up), with this listener in front.
@@ -14,10 +20,11 @@ clean up), with this listener in front.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import signal
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 import structlog
 from aiohttp import web
@@ -27,13 +34,24 @@ from .session import Session
 from .settings import Settings
 from .websocket import Connection
 
-__all__ = ["MAX_HEAD_BYTES", "WEBSOCKET_PATH", "Listener", "is_websocket_upgrade", "run"]
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "UPGRADES_PER_TURN",
+    "WEBSOCKET_PATH",
+    "Listener",
+    "Upgrade",
+    "UpgradeQueue",
+    "is_websocket_upgrade",
+    "run",
+]
 
 log = structlog.get_logger(__name__)
 
 WEBSOCKET_PATH = b"/v1/ws"
 MAX_HEAD_BYTES = 16 * 1024
 """A first request head longer than this goes to aiohttp, which refuses it."""
+UPGRADES_PER_TURN = 16
+"""WebSocket upgrades answered in one turn of the event loop; the rest wait for the next."""
 
 
 def is_websocket_upgrade(head: bytes) -> bool:
@@ -50,6 +68,47 @@ def is_websocket_upgrade(head: bytes) -> bool:
     return False
 
 
+class Upgrade(Protocol):
+    def hand_to_websocket(self) -> None: ...
+
+
+class UpgradeQueue:
+    """Upgrades waiting for their answer, answered ``per_turn`` a turn in the order they came."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_waiting: Callable[[int], None],
+        per_turn: int = UPGRADES_PER_TURN,
+    ) -> None:
+        """``on_waiting`` is told how many wait, whenever that changes."""
+        self._loop = loop
+        self._per_turn = per_turn
+        self._on_waiting = on_waiting
+        self._waiting: collections.deque[Upgrade] = collections.deque()
+        self._answering = False
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, upgrade: Upgrade) -> None:
+        self._waiting.append(upgrade)
+        self._on_waiting(len(self._waiting))
+        if not self._answering:
+            self._answering = True
+            self._loop.call_soon(self._answer)
+
+    def _answer(self) -> None:
+        waiting = self._waiting
+        for _ in range(min(self._per_turn, len(waiting))):
+            waiting.popleft().hand_to_websocket()
+        self._on_waiting(len(waiting))
+        if waiting:
+            self._loop.call_soon(self._answer)
+        else:
+            self._answering = False
+
+
 class Listener:
     """Makes the protocol for each accepted connection, and keeps the sessions it started."""
 
@@ -61,6 +120,7 @@ class Listener:
         settings = node.settings
         self._max_message_bytes = 8 * settings.max_frame_bytes
         self._deflate = settings.websocket_deflate
+        self.upgrades = UpgradeQueue(self._loop, on_waiting=node.overload.upgrades_waiting)
 
     def __call__(self) -> asyncio.Protocol:
         return _FirstRequest(self)
@@ -101,17 +161,26 @@ class _FirstRequest(asyncio.Protocol):
         self._listener = listener
         self._transport: asyncio.Transport | None = None
         self._head = b""
+        self._upgrading = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._head += data
+        if self._upgrading:
+            return
         end = self._head.find(b"\r\n\r\n")
         if end >= 0 and is_websocket_upgrade(self._head[:end]):
-            self._hand_to(self._listener.websocket())
+            self._upgrading = True
+            self._listener.upgrades.add(self)
         elif end >= 0 or len(self._head) > MAX_HEAD_BYTES:
             self._hand_to(self._listener.http())
+
+    def hand_to_websocket(self) -> None:
+        """Answer the upgrade, unless the client went away while it waited."""
+        if self._transport is not None:
+            self._hand_to(self._listener.websocket())
 
     def eof_received(self) -> bool:
         return False

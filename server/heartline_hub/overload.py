@@ -29,7 +29,7 @@ waiting their turn in order (their devices wait for the ``welcome``, and
 resume when it comes); a turn lasts at most ``TURN_S``, so that a device
 that stops reading during its welcome cannot hold one.
 
-While any wait, and for ``STORM_GRACE_S`` after the last (the busy window
+While any wait (or their upgrades do), and for ``STORM_GRACE_S`` after the last (the busy window
 and the hold still remember the storm), the hub's busy core is the storm's
 doing, not the signals': the signals of the devices that stayed are not
 shed then, so that they keep being stored while the others come back.
@@ -102,6 +102,9 @@ class Overload:
         self._turn_s = turn_s
         self.waiting_to_open = 0
         """Sessions waiting for their turn to open: a storm is under way while any wait."""
+        self.waiting_to_upgrade = 0
+        """Connections whose WebSocket upgrade waits for its answer (listener.py): the
+        first sign of a storm, before their hellos arrive."""
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -115,10 +118,13 @@ class Overload:
 
     def shed(self) -> int | None:
         """None to go on, or the ``retry_after_ms`` to refuse a signal with."""
-        if not self._sheds_signals or self.waiting_to_open:
+        if not self._sheds_signals or self.waiting_to_open or self.waiting_to_upgrade:
             return None
         SHED.inc()
         return random.randint(*RETRY_AFTER_MS)
+
+    def upgrades_waiting(self, count: int) -> None:
+        self.waiting_to_upgrade = count
 
     @contextlib.asynccontextmanager
     async def opening(self) -> AsyncIterator[None]:
@@ -150,7 +156,7 @@ class Overload:
         if self._limit_s and (lag > self._limit_s or busy >= self._busy_limit):
             self._overloaded_until = now + HOLD_S
         self.overloaded = now < self._overloaded_until
-        if self.waiting_to_open:
+        if self.waiting_to_open or self.waiting_to_upgrade:
             self._storm_until = now + STORM_GRACE_S
         self._sheds_signals = self.overloaded and now >= self._storm_until
         self._due = now + TICK_S

@@ -3,7 +3,8 @@
 ``is_websocket_upgrade`` reads a connection's first request head; the
 stories below go through a real hub on loopback: an upgrade after another
 request on a kept-alive connection (which only aiohttp sees), an upgrade
-to a draining hub, a request head too long to sniff.
+to a draining hub, a request head too long to sniff, many upgrades at
+once. The queue that answers upgrades a few a turn is tested on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from heartline_hub.listener import MAX_HEAD_BYTES, is_websocket_upgrade
+from heartline_hub.listener import (
+    MAX_HEAD_BYTES,
+    UPGRADES_PER_TURN,
+    UpgradeQueue,
+    is_websocket_upgrade,
+)
 from heartline_protocol import Hello, Welcome, decode_from_hub, encode
 from tests.support.couples import pair_up
 from tests.support.devices import Device
@@ -104,6 +110,58 @@ async def test_a_request_head_too_long_to_sniff_gets_an_http_error(
     finally:
         writer.close()
     assert 400 <= status < 500
+
+
+class Answered:
+    def __init__(self, number: int, log: list[int]) -> None:
+        self.number, self.log = number, log
+
+    def hand_to_websocket(self) -> None:
+        self.log.append(self.number)
+
+
+async def test_upgrades_are_answered_a_few_a_turn_in_the_order_they_came() -> None:
+    """So that a storm of upgrades cannot hold the event loop for one long turn."""
+    answered: list[int] = []
+    waiting: list[int] = []
+    queue = UpgradeQueue(asyncio.get_running_loop(), on_waiting=waiting.append, per_turn=3)
+    for number in range(7):
+        queue.add(Answered(number, answered))
+    assert answered == []
+    assert waiting == [1, 2, 3, 4, 5, 6, 7]
+
+    turns = []
+    while len(queue):
+        await asyncio.sleep(0)
+        turns.append(list(answered))
+
+    assert turns == [[0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, 6]]
+    assert waiting[7:] == [4, 1, 0], "the hub's overload check is told how many still wait"
+    queue.add(Answered(7, answered))
+    await asyncio.sleep(0)
+    assert answered[-1] == 7, "an idle queue answers the next upgrade in the next turn"
+
+
+async def test_many_upgrades_at_once_are_all_answered_though_some_clients_left(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    hub = start_hub()
+    request = UPGRADE + b"\r\nSec-WebSocket-Protocol: heartline.v1\r\n\r\n"
+    count = 4 * UPGRADES_PER_TURN
+    connections = [await asyncio.open_connection("127.0.0.1", hub.port) for _ in range(count)]
+    for number, (_, writer) in enumerate(connections):
+        writer.write(request)
+        if number % 5 == 0:
+            writer.close()
+    staying = [pair for number, pair in enumerate(connections) if number % 5]
+    try:
+        async with asyncio.timeout(10):
+            heads = [await reader.readuntil(b"\r\n\r\n") for reader, _ in staying]
+    finally:
+        for _, writer in staying:
+            writer.close()
+    assert [head.split(b" ", 2)[1] for head in heads] == [b"101"] * len(staying)
+    assert hub.running
 
 
 async def _http_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:

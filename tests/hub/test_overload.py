@@ -152,6 +152,18 @@ async def test_signals_are_not_shed_while_sessions_wait_their_turn_nor_just_afte
         overload.stop()
 
 
+async def test_signals_are_not_shed_while_upgrades_wait_for_their_answer() -> None:
+    overload = Overload(limit_ms=100)
+    overload.start()
+    try:
+        overload.upgrades_waiting(200)
+        await block_the_loop(0.3)
+        assert overload.overloaded
+        assert overload.shed() is None, "a storm's upgrades are waiting: the stayers' go on"
+    finally:
+        overload.stop()
+
+
 async def test_a_hub_that_fell_behind_refuses_new_signals_for_a_moment_then_stores_them(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
