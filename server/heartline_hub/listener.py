@@ -78,13 +78,14 @@ class UpgradeQueue:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_waiting: Callable[[int], None],
+        on_backlog: Callable[[int], None],
         per_turn: int = UPGRADES_PER_TURN,
     ) -> None:
-        """``on_waiting`` is told how many wait, whenever that changes."""
+        """``on_backlog`` is told, on every change, how many wait beyond the next turn's
+        answers: none but in a storm, whereas one upgrade always waits for a turn."""
         self._loop = loop
         self._per_turn = per_turn
-        self._on_waiting = on_waiting
+        self._on_backlog = on_backlog
         self._waiting: collections.deque[Upgrade] = collections.deque()
         self._answering = False
 
@@ -93,7 +94,7 @@ class UpgradeQueue:
 
     def add(self, upgrade: Upgrade) -> None:
         self._waiting.append(upgrade)
-        self._on_waiting(len(self._waiting))
+        self._on_backlog(max(0, len(self._waiting) - self._per_turn))
         if not self._answering:
             self._answering = True
             self._loop.call_soon(self._answer)
@@ -102,7 +103,7 @@ class UpgradeQueue:
         waiting = self._waiting
         for _ in range(min(self._per_turn, len(waiting))):
             waiting.popleft().hand_to_websocket()
-        self._on_waiting(len(waiting))
+        self._on_backlog(max(0, len(waiting) - self._per_turn))
         if waiting:
             self._loop.call_soon(self._answer)
         else:
@@ -120,7 +121,7 @@ class Listener:
         settings = node.settings
         self._max_message_bytes = 8 * settings.max_frame_bytes
         self._deflate = settings.websocket_deflate
-        self.upgrades = UpgradeQueue(self._loop, on_waiting=node.overload.upgrades_waiting)
+        self.upgrades = UpgradeQueue(self._loop, on_backlog=node.overload.upgrades_backlog)
 
     def __call__(self) -> asyncio.Protocol:
         return _FirstRequest(self)

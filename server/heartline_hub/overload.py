@@ -102,9 +102,9 @@ class Overload:
         self._turn_s = turn_s
         self.waiting_to_open = 0
         """Sessions waiting for their turn to open: a storm is under way while any wait."""
-        self.waiting_to_upgrade = 0
-        """Connections whose WebSocket upgrade waits for its answer (listener.py): the
-        first sign of a storm, before their hellos arrive."""
+        self.upgrades_waiting = 0
+        """Connections whose WebSocket upgrade waits beyond the next turn's answers
+        (listener.py): the first sign of a storm, before their hellos arrive."""
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,13 +118,13 @@ class Overload:
 
     def shed(self) -> int | None:
         """None to go on, or the ``retry_after_ms`` to refuse a signal with."""
-        if not self._sheds_signals or self.waiting_to_open or self.waiting_to_upgrade:
+        if not self._sheds_signals or self.waiting_to_open or self.upgrades_waiting:
             return None
         SHED.inc()
         return random.randint(*RETRY_AFTER_MS)
 
-    def upgrades_waiting(self, count: int) -> None:
-        self.waiting_to_upgrade = count
+    def upgrades_backlog(self, count: int) -> None:
+        self.upgrades_waiting = count
 
     @contextlib.asynccontextmanager
     async def opening(self) -> AsyncIterator[None]:
@@ -156,7 +156,7 @@ class Overload:
         if self._limit_s and (lag > self._limit_s or busy >= self._busy_limit):
             self._overloaded_until = now + HOLD_S
         self.overloaded = now < self._overloaded_until
-        if self.waiting_to_open or self.waiting_to_upgrade:
+        if self.waiting_to_open or self.upgrades_waiting:
             self._storm_until = now + STORM_GRACE_S
         self._sheds_signals = self.overloaded and now >= self._storm_until
         self._due = now + TICK_S

@@ -123,12 +123,12 @@ class Answered:
 async def test_upgrades_are_answered_a_few_a_turn_in_the_order_they_came() -> None:
     """So that a storm of upgrades cannot hold the event loop for one long turn."""
     answered: list[int] = []
-    waiting: list[int] = []
-    queue = UpgradeQueue(asyncio.get_running_loop(), on_waiting=waiting.append, per_turn=3)
+    backlog: list[int] = []
+    queue = UpgradeQueue(asyncio.get_running_loop(), on_backlog=backlog.append, per_turn=3)
     for number in range(7):
         queue.add(Answered(number, answered))
     assert answered == []
-    assert waiting == [1, 2, 3, 4, 5, 6, 7]
+    assert backlog == [0, 0, 0, 1, 2, 3, 4], "beyond what the next turn answers"
 
     turns = []
     while len(queue):
@@ -136,7 +136,7 @@ async def test_upgrades_are_answered_a_few_a_turn_in_the_order_they_came() -> No
         turns.append(list(answered))
 
     assert turns == [[0, 1, 2], [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, 6]]
-    assert waiting[7:] == [4, 1, 0], "the hub's overload check is told how many still wait"
+    assert backlog[7:] == [1, 0, 0], "the hub's overload check is told of the backlog"
     queue.add(Answered(7, answered))
     await asyncio.sleep(0)
     assert answered[-1] == 7, "an idle queue answers the next upgrade in the next turn"

@@ -156,7 +156,7 @@ async def test_signals_are_not_shed_while_upgrades_wait_for_their_answer() -> No
     overload = Overload(limit_ms=100)
     overload.start()
     try:
-        overload.upgrades_waiting(200)
+        overload.upgrades_backlog(200)
         await block_the_loop(0.3)
         assert overload.overloaded
         assert overload.shed() is None, "a storm's upgrades are waiting: the stayers' go on"
