@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import time
 
-from bench.loadgen.storm import Device, StormCpu, check_against_log, storm_verdict
+from bench.loadgen.storm import (
+    Device,
+    Sends,
+    StormCpu,
+    check_against_log,
+    slowest_by_second,
+    storm_verdict,
+)
 
 
 def test_a_storm_whose_devices_filled_their_core_is_invalid() -> None:
@@ -47,3 +54,18 @@ def test_a_device_is_checked_against_its_pairs_version_while_connected() -> None
         "duplicated": 1,
         "closed_by_hub": {"4002": 1},
     }
+
+
+def test_the_stayers_slowest_answer_is_reported_for_each_second_after_the_cut() -> None:
+    sends = Sends()
+    for request, sent, answered, code in [
+        ("before", 9.5, 9.6, "ok"),
+        ("a", 10.1, 10.15, "ok"),
+        ("b", 10.2, 10.5, "ok"),
+        ("refused", 11.1, 11.2, "unavailable"),
+        ("c", 12.9, 13.0, "ok"),
+    ]:
+        sends.sent[request] = sent
+        sends.answered[request] = (answered, code)
+
+    assert slowest_by_second(sends, cut_at=10.0, seconds=4) == [300.0, None, 100.0, None]
