@@ -174,6 +174,8 @@ class _FirstRequest(asyncio.Protocol):
         end = self._head.find(b"\r\n\r\n")
         if end >= 0 and is_websocket_upgrade(self._head[:end]):
             self._upgrading = True
+            assert self._transport is not None
+            self._transport.pause_reading()  # nothing more is buffered here while it waits
             self._listener.upgrades.add(self)
         elif end >= 0 or len(self._head) > MAX_HEAD_BYTES:
             self._hand_to(self._listener.http())
@@ -181,6 +183,7 @@ class _FirstRequest(asyncio.Protocol):
     def hand_to_websocket(self) -> None:
         """Answer the upgrade, unless the client went away while it waited."""
         if self._transport is not None:
+            self._transport.resume_reading()
             self._hand_to(self._listener.websocket())
 
     def eof_received(self) -> bool:
