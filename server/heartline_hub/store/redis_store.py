@@ -554,7 +554,7 @@ class Store:
                 "" if online_rev is None else online_rev,
                 request.frame,
                 request.time,
-                self._packer.pack(request.state),
+                self._packer.pack(pair_id, request.state),
                 request.idem_field or "",
                 request.idem_record,
                 request.time + self._idempotency_ttl_ms,

@@ -4,75 +4,92 @@ Every append writes the pair's whole state beside its event (append.lua),
 so the hub packs a state for every signal: for a pair with ten acknowledged
 bids that was about 27 µs of its core, a tenth of a signal's cost
 (BENCHMARKS.md, third slice). The fold replaces only the member and the
-bid an event is about; every other part of the next state is the very
-object the last state held. So each part is packed once, its bytes kept
-while the part is in use (two generations, below), and a state is its
-parts' bytes joined: about 3 µs when nothing but the version changed.
+bids an event is about; every other part of the next state is the very
+object the last state held. So the packer keeps, for each pair, the bytes
+of the parts of the state it packed last, and a state is its parts' bytes
+joined: only the parts the fold replaced are packed again.
+
+The bytes are kept by pair, not in one cache of parts shared by every pair:
+a shared cache of 4,096 parts (two generations) was too small for 1,000
+pairs of about thirteen parts each signalling in turn, so most parts were
+packed again at every append (BENCHMARKS.md, ninth slice).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
 
 import msgpack
 
 from heartline_protocol import Bid, MemberState, State
 
-__all__ = ["GENERATION", "StatePacker"]
-GENERATION = 4_096
-"""Parts whose bytes a generation keeps. Two generations are kept: the parts packed or
-used since the last turnover, and those of the one before; a part unused for two
-turnovers is dropped (and with it the reference that kept it alive). So the packer
-holds at most twice this many parts, about 3.5 MB, whatever the number of pairs."""
+__all__ = ["KEPT_PAIRS", "StatePacker"]
+
+KEPT_PAIRS = 10_000
+"""Pairs whose parts' bytes are kept, the most recently packed ones: about 2.5 KB a
+pair of a dozen parts, so at most about 25 MB whatever the number of pairs."""
 
 _VERSION, _MEMBERS, _BIDS = (msgpack.packb(key) for key in ("version", "members", "bids"))
 _STATE_MAP = b"\x83"
 """A fixmap of the three keys, as ``msgpack.packb(state.to_map())`` writes it."""
 
-Kept = tuple[MemberState | Bid, bytes]
+Part = MemberState | Bid
+Kept = dict[int, tuple[Part, bytes]]
+"""A pair's parts' bytes by the part's ``id()``; the entry holds the part, so the id
+cannot be reused by another object while the entry lives."""
+
+_NONE_KEPT: Kept = {}
 
 
 class StatePacker:
     """``msgpack.packb(state.to_map())``, byte for byte, at the cost of the changed parts."""
 
-    def __init__(self, generation: int = GENERATION) -> None:
-        self._generation = generation
-        self._young: dict[int, Kept] = {}
-        """By the part's ``id()``; the entry holds the part, so the id cannot be reused
-        by another object while the entry lives."""
-        self._old: dict[int, Kept] = {}
+    def __init__(self, pairs: int = KEPT_PAIRS) -> None:
+        self._pairs = pairs
+        self._by_pair: OrderedDict[str, Kept] = OrderedDict()
         self._headers = msgpack.Packer()
 
-    def pack(self, state: State) -> bytes:
+    def pack(self, pair_id: str, state: State) -> bytes:
+        last = self._by_pair.pop(pair_id, _NONE_KEPT)
+        kept: Kept = {}
+        members = _packed(state.members, last, kept)
+        bids = _packed(state.bids, last, kept)
+        self._keep(pair_id, kept)
+        headers = self._headers
         return b"".join(
             (
                 _STATE_MAP,
                 _VERSION,
-                self._headers.pack(state.version),
+                headers.pack(state.version),
                 _MEMBERS,
-                self._headers.pack_array_header(len(state.members)),
-                *map(self._part, state.members),
+                headers.pack_array_header(len(members)),
+                *members,
                 _BIDS,
-                self._headers.pack_array_header(len(state.bids)),
-                *map(self._part, state.bids),
+                headers.pack_array_header(len(bids)),
+                *bids,
             )
         )
 
     @property
-    def kept(self) -> int:
-        """How many parts' bytes are kept now."""
-        return len(self._young) + len(self._old)
+    def kept_pairs(self) -> int:
+        """How many pairs' parts are kept now."""
+        return len(self._by_pair)
 
-    def _part(self, part: MemberState | Bid) -> bytes:
+    def _keep(self, pair_id: str, kept: Kept) -> None:
+        self._by_pair[pair_id] = kept
+        if len(self._by_pair) > self._pairs:
+            self._by_pair.popitem(last=False)
+
+
+def _packed(parts: Iterable[Part], last: Kept, kept: Kept) -> list[bytes]:
+    """Each part's bytes, from ``last`` where the part is the same object; all put in ``kept``."""
+    packed = []
+    for part in parts:
         key = id(part)
-        kept = self._young.get(key)
-        if kept is not None and kept[0] is part:
-            return kept[1]
-        kept = self._old.get(key)
-        if kept is None or kept[0] is not part:
-            kept = (part, msgpack.packb(part.to_map(), use_bin_type=True))
-        self._keep(key, kept)
-        return kept[1]
-
-    def _keep(self, key: int, kept: Kept) -> None:
-        self._young[key] = kept
-        if len(self._young) >= self._generation:
-            self._old, self._young = self._young, {}
+        entry = last.get(key)
+        if entry is None or entry[0] is not part:
+            entry = (part, msgpack.packb(part.to_map(), use_bin_type=True))
+        kept[key] = entry
+        packed.append(entry[1])
+    return packed

@@ -19,8 +19,8 @@ def packed_whole(state: State) -> bytes:
 @given(state=states)
 def test_a_state_packs_to_the_bytes_of_its_whole_map(state: State) -> None:
     packer = StatePacker()
-    assert packer.pack(state) == packed_whole(state)
-    assert packer.pack(state) == packed_whole(state)
+    assert packer.pack("p1", state) == packed_whole(state)
+    assert packer.pack("p1", state) == packed_whole(state)
 
 
 @settings(max_examples=50, deadline=None)
@@ -28,17 +28,26 @@ def test_a_state_packs_to_the_bytes_of_its_whole_map(state: State) -> None:
 def test_each_state_of_a_fold_packs_as_a_whole_though_its_parts_are_kept(
     state: State, later: list[Event]
 ) -> None:
-    packer = StatePacker(generation=4)
+    packer = StatePacker()
     state = State(state.version % 1_000_000, state.members, state.bids)
     for seq, event in enumerate(later, start=state.version + 1):
         state = apply_event(state, Event(seq, event.id, event.at, event.member, event.body))
-        assert packer.pack(state) == packed_whole(state)
+        assert packer.pack("p1", state) == packed_whole(state)
 
 
-def test_the_kept_parts_stay_within_two_generations() -> None:
-    packer = StatePacker(generation=3)
+@settings(max_examples=50, deadline=None)
+@given(first=states, second=states)
+def test_pairs_packed_in_turn_keep_their_own_parts(first: State, second: State) -> None:
+    packer = StatePacker()
+    for _ in range(2):
+        assert packer.pack("p1", first) == packed_whole(first)
+        assert packer.pack("p2", second) == packed_whole(second)
+
+
+def test_only_the_most_recently_packed_pairs_are_kept() -> None:
+    packer = StatePacker(pairs=3)
     state = State(version=0)
     for seq in range(1, 12):
         state = apply_event(state, Event(seq, f"e-{seq}", seq, f"m_{seq}", Joined()))
-        assert packer.pack(state) == packed_whole(state)
-        assert packer.kept < 2 * 3
+        assert packer.pack(f"p{seq}", state) == packed_whole(state)
+        assert packer.kept_pairs == min(seq, 3)
