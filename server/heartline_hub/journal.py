@@ -33,6 +33,7 @@ from heartline_protocol import (
 
 from .clock import now_ms
 from .store import (
+    STATE_WRITTEN_EVERY,
     Appended,
     AppendRequest,
     Duplicate,
@@ -283,7 +284,7 @@ class Journal:
             expected_version=snapshot.version,
             frame=frame,
             time=at,
-            state=folded.state,
+            state=folded.state if folded.state_version == folded.version else None,
             idem_field=None if idempotency is None else idempotency.field,
             idem_record=b"" if idempotency is None else idempotency.digest.encode() + frame,
             expected_online_rev=snapshot.online_rev if guard_presence else None,
@@ -299,11 +300,13 @@ async def _contention_pause(attempt: int) -> None:
 def _advance(snapshot: PairSnapshot, event: Event) -> PairSnapshot:
     """The snapshot after ``event`` (built directly: ``dataclasses.replace`` costs more
     than the rest of this, for every event stored)."""
+    state_due = event.seq - snapshot.state_version >= STATE_WRITTEN_EVERY
     return PairSnapshot(
         version=event.seq,
         epoch=snapshot.epoch,
         first_seq=snapshot.first_seq,
         state=apply_event(snapshot.state, event),
+        state_version=event.seq if state_due else snapshot.state_version,
         online_rev=snapshot.online_rev,
         marks=_marks_after(snapshot.marks, event),
     )

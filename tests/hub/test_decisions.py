@@ -50,6 +50,7 @@ def snapshot(
         epoch="ep_test",
         first_seq=1,
         state=State(version=version, members=members, bids=bids),
+        state_version=version,
         marks=marks or {},
     )
 

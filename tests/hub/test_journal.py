@@ -10,6 +10,7 @@ import pytest
 from heartline_hub import decisions
 from heartline_hub.journal import Idempotency, Journal, PairGone
 from heartline_hub.store import (
+    STATE_WRITTEN_EVERY,
     Appended,
     AppendOutcome,
     AppendRequest,
@@ -50,6 +51,22 @@ async def test_two_hubs_recording_at_once_get_consecutive_sequence_numbers(store
     assert snapshot is not None
     assert snapshot.version == 30
     assert len(snapshot.state.bids) == 30
+
+
+async def test_the_whole_state_is_written_once_in_a_few_events_and_loads_the_same(
+    store: Store,
+) -> None:
+    pair_id, member = await new_pair(store)
+    journal = Journal(store)
+    versions_written = []
+    for _ in range(2 * STATE_WRITTEN_EVERY + 3):
+        recorded = await journal.record(pair_id, decisions.signal(member, "d", CheckIn()))
+        assert recorded is not None
+        loaded = await store.load(pair_id)
+        assert loaded is not None
+        assert loaded == journal.cached(pair_id)
+        versions_written.append(loaded.state_version)
+    assert sorted(set(versions_written)) == [0, STATE_WRITTEN_EVERY, 2 * STATE_WRITTEN_EVERY]
 
 
 async def test_a_repeated_client_message_id_gets_the_original_event(store: Store) -> None:

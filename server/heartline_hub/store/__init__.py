@@ -15,6 +15,7 @@ from .records import (
     WebhookRecord,
 )
 from .redis_store import (
+    STATE_WRITTEN_EVERY,
     AppendRequest,
     Connection,
     Store,
@@ -24,6 +25,7 @@ from .redis_store import (
 )
 
 __all__ = [
+    "STATE_WRITTEN_EVERY",
     "AppendOutcome",
     "AppendRequest",
     "Appended",

@@ -118,6 +118,9 @@ class PairSnapshot:
     epoch: str
     first_seq: int
     state: State
+    state_version: int
+    """The version of the state as last written whole to the store (``state_v``): at most
+    ``STATE_WRITTEN_EVERY - 1`` events behind ``version``; the log holds the rest."""
     online_rev: int = 0
     marks: dict[str, int] = field(default_factory=dict)
     """Bookkeeping beside the state: ``signal:<member>`` (the member's latest

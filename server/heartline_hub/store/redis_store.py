@@ -33,7 +33,7 @@ import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import ClusterNode
 
-from heartline_protocol import State
+from heartline_protocol import Event, State, apply_event, decode_from_hub
 
 from ..metrics import REDIS_LATENCY
 from .address import Address, parse_address
@@ -85,6 +85,12 @@ POOL_CONNECTIONS = 256
 POOL_WAIT_S = 5.0
 SOCKET_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
+STATE_WRITTEN_EVERY = 8
+"""An append writes the pair's whole state once in this many events; the others write
+only the event, and a load folds the few events logged since the state it finds
+(``state_v``). The state was three fifths of what every signal wrote to Valkey and
+its append-only file, whose rewrites set the tail at 4,000 signals/s
+(BENCHMARKS.md, ninth slice); the log is the record either way."""
 _KINDS = {b"message": "message", b"subscribe": "subscribe", b"smessage": "message",
           b"ssubscribe": "subscribe"}  # fmt: skip
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -159,6 +165,21 @@ def _field(flat: list[bytes], name: bytes) -> bytes:
     return flat[flat.index(name) + 1]
 
 
+def _fold_logged(state: State, logged: list[list[Any]]) -> State:
+    """The stored state brought up to date with the events logged after it.
+
+    It stops at a gap in the log, so the caller sees a state behind the version.
+    """
+    for _, fields in logged:
+        event = decode_from_hub(_field(fields, b"e"))
+        if not isinstance(event, Event):
+            raise redis_errors.DataError("a log entry holds no event frame")
+        if event.seq != state.version + 1:
+            break
+        state = apply_event(state, event)
+    return state
+
+
 def pack_state(state: State) -> bytes:
     return msgpack.packb(state.to_map(), use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -202,7 +223,7 @@ class AppendRequest:
         expected_version: int,
         frame: bytes,
         time: int,
-        state: State,
+        state: State | None,
         idem_field: str | None = None,
         idem_record: bytes = b"",
         expected_online_rev: int | None = None,
@@ -213,6 +234,7 @@ class AppendRequest:
         self.frame = frame
         self.time = time
         self.state = state
+        """The state after the event, to write whole; None: only the event is written."""
         self.idem_field = idem_field
         self.idem_record = idem_record
         self.expected_online_rev = expected_online_rev
@@ -247,6 +269,7 @@ class Store:
         self._wait_ms = wait_ms
         self._publish = "SPUBLISH" if address.cluster else "PUBLISH"
         self._append = Script(_script("append"))
+        self._load = Script(_script("load"))
         self._create_pair = client.register_script(_script("create_pair"))
         self._join_pair = client.register_script(_script("join_pair"))
         self._set_online = Script(_script("set_online"))
@@ -516,16 +539,26 @@ class Store:
 
     @_translating_errors
     async def load(self, pair_id: str) -> PairSnapshot | None:
-        flat = await self._hot.execute("HGETALL", PairKeys(pair_id).state)
+        keys = PairKeys(pair_id)
+        flat, logged = await self._load(self._hot, keys=[keys.state, keys.log], args=[])
         if not flat:
             return None
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        version = int(fields[b"version"])
+        state_version = int(fields.get(b"state_v", version))
+        state = _fold_logged(unpack_state(fields[b"state"]), logged)
+        if state.version != version:
+            raise redis_errors.DataError(
+                f"pair {pair_id}: its log does not reach version {version} from its state's "
+                f"{state_version} without a gap (trimmed by hand?)"
+            )
         marks = {name.decode(): int(value) for name, value in fields.items() if b":" in name}
         return PairSnapshot(
-            version=int(fields[b"version"]),
+            version=version,
             epoch=fields[b"epoch"].decode(),
             first_seq=int(fields.get(b"first_seq", b"1")),
-            state=unpack_state(fields[b"state"]),
+            state=state,
+            state_version=state_version,
             online_rev=int(fields.get(b"online_rev", b"0")),
             marks=marks,
         )
@@ -554,7 +587,7 @@ class Store:
                 "" if online_rev is None else online_rev,
                 request.frame,
                 request.time,
-                self._packer.pack(pair_id, request.state),
+                "" if request.state is None else self._packer.pack(pair_id, request.state),
                 request.idem_field or "",
                 request.idem_record,
                 request.time + self._idempotency_ttl_ms,

@@ -110,13 +110,14 @@ class Pair:
         expected_online_rev: int | None = None,
         extra_fields: Sequence[tuple[str, str]] = (),
         listening: bool = False,
+        with_state: bool = True,
     ) -> AppendRequest:
         frame = encode(event)
         return AppendRequest(
             expected_version=self.state.version if expected_version is None else expected_version,
             frame=frame,
             time=event.at,
-            state=apply_event(self.state, event),
+            state=apply_event(self.state, event) if with_state else None,
             idem_field=idem_field,
             idem_record=b"0" * 32 + frame if idem_field else b"",
             expected_online_rev=expected_online_rev,
@@ -133,14 +134,20 @@ class Pair:
         expected_online_rev: int | None = None,
         extra_fields: Sequence[tuple[str, str]] = (),
         listening: bool = False,
+        with_state: bool = True,
     ) -> AppendOutcome:
-        """Append ``event`` on the version the test holds; fold it if it was stored."""
+        """Append ``event`` on the version the test holds; fold it if it was stored.
+
+        ``with_state=False`` writes only the event, as the journal does between
+        two writes of the whole state.
+        """
         request = self.request(
             event,
             idem_field=idem_field,
             expected_online_rev=expected_online_rev,
             extra_fields=extra_fields,
             listening=listening,
+            with_state=with_state,
         )
         outcome = await store.append(self.id, request)
         if isinstance(outcome, Appended):
@@ -303,6 +310,62 @@ async def test_an_append_on_a_pair_that_never_existed_is_gone(
     assert await keys_of(server, ghost.id) == []
 
 
+# The whole state, written once in a few events.
+
+
+async def test_a_state_written_now_and_then_loads_as_the_fold_of_every_event(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    bodies: list[EventBody] = [CheckIn(note="there?"), ImBack(), CheckIn()]
+    for offset, body in enumerate(bodies, start=1):
+        await pair.append(store, pair.event(t0 + offset, body), with_state=False)
+
+    assert await server.hget(pair.keys.state, "state_v") == b"1"
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state_version) == (4, 1)
+    assert snapshot.state == pair.state
+
+    await pair.append(store, pair.event(t0 + 9, ImBack()))
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state_version, snapshot.state) == (5, 5, pair.state)
+
+
+async def test_a_pair_stored_before_state_v_existed_loads_and_appends_as_before(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(store, pair.event(t0 + 1, CheckIn()))
+    await server.hdel(pair.keys.state, "state_v")
+
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state_version, snapshot.state) == (2, 2, pair.state)
+
+    await pair.append(store, pair.event(t0 + 2, ImBack()), with_state=False)
+    assert await server.hget(pair.keys.state, "state_v") == b"2"
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state_version, snapshot.state) == (3, 2, pair.state)
+
+
+async def test_a_log_trimmed_by_hand_past_the_stored_state_is_an_error_not_a_wrong_state(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(store, pair.event(t0 + 1, CheckIn()), with_state=False)
+    await pair.append(store, pair.event(t0 + 2, ImBack()), with_state=False)
+    await server.xtrim(pair.keys.log, minid="3-0", approximate=False)
+
+    with pytest.raises(redis.DataError, match="does not reach version 3"):
+        await store.load(pair.id)
+
+
 # Retention and expiry, decided by the times the appends carry.
 
 
@@ -340,6 +403,27 @@ async def test_history_is_trimmed_again_once_its_new_oldest_event_is_past_retent
     snapshot = await store.load(pair.id)
     assert snapshot is not None
     assert snapshot.first_seq == 3
+
+
+async def test_retention_keeps_the_events_after_the_stored_state_until_it_is_written_again(
+    store: Store, pair: Pair
+) -> None:
+    t0 = now_ms()
+    await pair.append(store, pair.event(t0, Joined()))
+    await pair.append(store, pair.event(t0 + 10_000, CheckIn()), with_state=False)
+
+    later = t0 + RETENTION_MS + 20_000
+    await pair.append(store, pair.event(later, ImBack()), with_state=False)
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.first_seq, snapshot.state_version, snapshot.state) == (2, 1, pair.state)
+
+    await pair.append(store, pair.event(later + 1, CheckIn()))
+    assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [3, 4]
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    assert (snapshot.first_seq, snapshot.state_version, snapshot.state) == (3, 4, pair.state)
 
 
 async def test_a_log_stored_without_its_oldest_time_is_still_trimmed(

@@ -5,17 +5,21 @@
 -- event gets the next sequence number and the state stays the fold of the
 -- log. In one step it: answers a repeated client message id with the
 -- original record, checks the expected version, appends to the log, writes
--- the new state, records the idempotency key, trims expired idempotency
--- records and history past retention, and publishes for live fan-out
+-- the new state when the hub sends it (once in a few events: the state
+-- hash's state_v says which version it is at, and a load folds the events
+-- logged after it), records the idempotency key, trims expired idempotency
+-- records and history past retention (never an event after state_v), and
+-- publishes for live fan-out
 -- unless the only listener is the calling hub itself (it delivers its own
 -- events to its sessions at once, and would only drop the echo).
 --
--- KEYS[1] state hash (its head_t: the time of the log's oldest entry)
+-- KEYS[1] state hash (its head_t: the time of the log's oldest entry; its
+--         state_v: the version its state is at, absent when that is version)
 -- KEYS[2] log stream
 -- KEYS[3] idem hash       KEYS[4] idem expiry zset
 -- ARGV[1] expected version           ARGV[2] expected online_rev ('' = any)
 -- ARGV[3] event frame (msgpack)      ARGV[4] event time, ms
--- ARGV[5] new state (msgpack)        ARGV[6] idempotency field ('' = none)
+-- ARGV[5] new state (msgpack, '' = keep)  ARGV[6] idempotency field ('' = none)
 -- ARGV[7] idempotency record         ARGV[8] idempotency expiry, ms
 -- ARGV[9] channel                    ARGV[10] publish command (PUBLISH, SPUBLISH or '')
 -- ARGV[11] retention cutoff, ms      ARGV[12] now, ms
@@ -35,7 +39,7 @@ if idem_field ~= '' then
   end
 end
 
-local current = redis.call('HMGET', state_key, 'version', 'online_rev', 'head_t')
+local current = redis.call('HMGET', state_key, 'version', 'online_rev', 'head_t', 'state_v')
 if not current[1] then
   return {'gone'}
 end
@@ -46,7 +50,15 @@ end
 
 local seq = tonumber(ARGV[1]) + 1
 redis.call('XADD', log_key, seq .. '-0', 'e', ARGV[3], 't', ARGV[4])
-redis.call('HSET', state_key, 'version', seq, 'state', ARGV[5])
+local state_v = tonumber(current[4] or current[1])
+if ARGV[5] ~= '' then
+  state_v = seq
+  redis.call('HSET', state_key, 'version', seq, 'state', ARGV[5], 'state_v', seq)
+elseif current[4] then
+  redis.call('HSET', state_key, 'version', seq)
+else
+  redis.call('HSET', state_key, 'version', seq, 'state_v', state_v)
+end
 for i = 14, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', state_key, ARGV[i])
@@ -65,7 +77,8 @@ if #expired > 0 then
   redis.call('ZREM', idem_exp_key, unpack(expired))
 end
 
--- Trim history older than the retention cutoff, a bounded batch at a time.
+-- Trim history older than the retention cutoff, a bounded batch at a time,
+-- but never the events after state_v, which a load folds into the state.
 -- The state hash keeps the time of the log's oldest entry (head_t), so the
 -- common case reads no entry at all; a log without it (a pair stored before
 -- head_t existed, or its first event) has its head read once.
@@ -88,6 +101,9 @@ if head_t < cutoff then
   for _, entry in ipairs(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 256)) do
     if entry_time(entry) >= cutoff then break end
     first_kept = tonumber(string.match(entry[1], '^(%d+)')) + 1
+  end
+  if first_kept and first_kept > state_v + 1 then
+    first_kept = state_v + 1
   end
   if first_kept then
     redis.call('XTRIM', log_key, 'MINID', first_kept .. '-0')
