@@ -286,7 +286,7 @@ class Journal:
             time=at,
             state=folded.state if folded.state_version == folded.version else None,
             idem_field=None if idempotency is None else idempotency.field,
-            idem_record=b"" if idempotency is None else idempotency.digest.encode() + frame,
+            idem_digest="" if idempotency is None else idempotency.digest,
             expected_online_rev=snapshot.online_rev if guard_presence else None,
             extra_fields=extra,
             listening=listening,

@@ -210,8 +210,8 @@ class AppendRequest:
         "expected_version",
         "extra_fields",
         "frame",
+        "idem_digest",
         "idem_field",
-        "idem_record",
         "listening",
         "state",
         "time",
@@ -225,7 +225,7 @@ class AppendRequest:
         time: int,
         state: State | None,
         idem_field: str | None = None,
-        idem_record: bytes = b"",
+        idem_digest: str = "",
         expected_online_rev: int | None = None,
         extra_fields: Sequence[tuple[str, str]] = (),
         listening: bool = False,
@@ -236,7 +236,8 @@ class AppendRequest:
         self.state = state
         """The state after the event, to write whole; None: only the event is written."""
         self.idem_field = idem_field
-        self.idem_record = idem_record
+        self.idem_digest = idem_digest
+        """32 characters that tell a resend asking for the same from a reuse of its id."""
         self.expected_online_rev = expected_online_rev
         self.extra_fields = extra_fields
         self.listening = listening
@@ -589,7 +590,7 @@ class Store:
                 request.time,
                 "" if request.state is None else self._packer.pack(pair_id, request.state),
                 request.idem_field or "",
-                request.idem_record,
+                self._idempotency_record(request),
                 request.time + self._idempotency_ttl_ms,
                 keys.channel,
                 "" if durable else self._publish,
@@ -604,6 +605,16 @@ class Store:
             await self._publish_event(keys, outcome.seq, request.time, request.frame)
             return Appended(outcome.seq)
         return outcome
+
+    def _idempotency_record(self, request: AppendRequest) -> bytes:
+        """The digest, then the event by its seq while history outlives the record (the
+        script reads the frame from the log when asked again), else the frame itself."""
+        if request.idem_field is None:
+            return b""
+        digest = request.idem_digest.encode()
+        if self._retention_ms >= self._idempotency_ttl_ms:
+            return b"%s#%d" % (digest, request.expected_version + 1)
+        return digest + request.frame
 
     @property
     def confirms_writes(self) -> bool:

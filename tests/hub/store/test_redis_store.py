@@ -119,7 +119,7 @@ class Pair:
             time=event.at,
             state=apply_event(self.state, event) if with_state else None,
             idem_field=idem_field,
-            idem_record=b"0" * 32 + frame if idem_field else b"",
+            idem_digest="0" * 32,
             expected_online_rev=expected_online_rev,
             extra_fields=extra_fields,
             listening=listening,
@@ -274,7 +274,7 @@ async def test_an_append_decided_on_an_old_view_of_presence_stores_nothing(
 
 
 async def test_a_repeated_client_message_id_gets_the_original_record(
-    store: Store, pair: Pair
+    store: Store, server: redis.Redis, pair: Pair
 ) -> None:
     t0 = now_ms()
     idem = f"{pair.device.id}:c-0001"
@@ -285,12 +285,59 @@ async def test_a_repeated_client_message_id_gets_the_original_record(
 
     resent = pair.event(t0 + 50, CheckIn(note="thinking of you"))
     outcome = await store.append(pair.id, pair.request(resent, idem_field=idem))
-    assert outcome == Duplicate(record=first.idem_record)
+    assert outcome == Duplicate(record=b"0" * 32 + first.frame)
+    assert await server.hget(pair.keys.idem, idem) == b"0" * 32 + b"#1"
 
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [1]
     snapshot = await store.load(pair.id)
     assert snapshot is not None
     assert snapshot.version == 1
+
+
+async def test_a_record_that_holds_its_events_frame_is_answered_as_it_is(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    """Records stored before they named their event by seq, or by a hub whose history
+    may be trimmed before they expire."""
+    t0 = now_ms()
+    idem = f"{pair.device.id}:c-0002"
+    original = pair.event(t0, CheckIn())
+    assert await pair.append(store, original) == Appended(seq=1)
+    record = b"1" * 32 + encode(original)
+    await server.hset(pair.keys.idem, idem, record)
+
+    outcome = await store.append(
+        pair.id, pair.request(pair.event(t0 + 5, CheckIn()), idem_field=idem)
+    )
+    assert outcome == Duplicate(record=record)
+
+
+async def test_an_id_whose_event_left_the_history_is_free_again(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    t0 = now_ms()
+    idem = f"{pair.device.id}:c-0003"
+    await pair.append(store, pair.event(t0, CheckIn()), idem_field=idem)
+    await pair.append(store, pair.event(t0 + 1, ImBack()))
+    await server.xtrim(pair.keys.log, minid="2-0", approximate=False)
+
+    assert await pair.append(store, pair.event(t0 + 2, CheckIn()), idem_field=idem) == (
+        Appended(seq=3)
+    )
+    assert await server.hget(pair.keys.idem, idem) == b"0" * 32 + b"#3"
+
+
+async def test_a_hub_that_trims_history_before_ids_expire_keeps_the_frame_in_the_record(
+    store_url: str, server: redis.Redis, pair: Pair
+) -> None:
+    short = Store.from_url(store_url, idempotency_ttl_ms=RETENTION_MS, retention_ms=1_000)
+    try:
+        idem = f"{pair.device.id}:c-0004"
+        original = pair.event(now_ms(), CheckIn())
+        await pair.append(short, original, idem_field=idem)
+        assert await server.hget(pair.keys.idem, idem) == b"0" * 32 + encode(original)
+    finally:
+        await short.close()
 
 
 async def test_an_append_on_an_erased_pair_is_gone(

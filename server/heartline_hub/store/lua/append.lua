@@ -20,22 +20,44 @@
 -- ARGV[1] expected version           ARGV[2] expected online_rev ('' = any)
 -- ARGV[3] event frame (msgpack)      ARGV[4] event time, ms
 -- ARGV[5] new state (msgpack, '' = keep)  ARGV[6] idempotency field ('' = none)
--- ARGV[7] idempotency record         ARGV[8] idempotency expiry, ms
+-- ARGV[7] idempotency record: a 32-character digest, then '#' and the event's
+--         seq (its frame is read from the log when asked again) or the frame
+--         itself (when history may be trimmed before the record expires)
+--                                    ARGV[8] idempotency expiry, ms
 -- ARGV[9] channel                    ARGV[10] publish command (PUBLISH, SPUBLISH or '')
 -- ARGV[11] retention cutoff, ms      ARGV[12] now, ms
 -- ARGV[13] '1' when the calling hub listens on the channel itself, else '0'
 -- ARGV[14..] extra state hash fields as name, value pairs
 --
--- Returns {'ok', seq, published (1 or 0)} | {'dup', record} | {'stale'} | {'gone'}
+-- Returns {'ok', seq, published (1 or 0)} | {'dup', digest .. frame} | {'stale'} | {'gone'}
 
 local state_key, log_key, idem_key, idem_exp_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local idem_field = ARGV[6]
 local now = tonumber(ARGV[12])
 
+-- A record naming its event by seq answers with the event's frame from the
+-- log; one whose event was trimmed is past its time, and the id is free again.
+local function original(record)
+  if string.sub(record, 33, 33) ~= '#' then
+    return record
+  end
+  local id = string.sub(record, 34) .. '-0'
+  local entry = redis.call('XRANGE', log_key, id, id)[1]
+  if not entry then
+    return nil
+  end
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'e' then return string.sub(record, 1, 32) .. fields[j + 1] end
+  end
+  return nil
+end
+
 if idem_field ~= '' then
   local prior = redis.call('HGET', idem_key, idem_field)
-  if prior then
-    return {'dup', prior}
+  local answer = prior and original(prior)
+  if answer then
+    return {'dup', answer}
   end
 end
 
@@ -51,21 +73,26 @@ end
 local seq = tonumber(ARGV[1]) + 1
 redis.call('XADD', log_key, seq .. '-0', 'e', ARGV[3], 't', ARGV[4])
 local state_v = tonumber(current[4] or current[1])
+local changed = {'version', seq}
+local function change(name, value)
+  changed[#changed + 1] = name
+  changed[#changed + 1] = value
+end
 if ARGV[5] ~= '' then
   state_v = seq
-  redis.call('HSET', state_key, 'version', seq, 'state', ARGV[5], 'state_v', seq)
-elseif current[4] then
-  redis.call('HSET', state_key, 'version', seq)
-else
-  redis.call('HSET', state_key, 'version', seq, 'state_v', state_v)
+  change('state', ARGV[5])
+  change('state_v', seq)
+elseif not current[4] then
+  change('state_v', state_v)
 end
 for i = 14, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', state_key, ARGV[i])
   else
-    redis.call('HSET', state_key, ARGV[i], ARGV[i + 1])
+    change(ARGV[i], ARGV[i + 1])
   end
 end
+redis.call('HSET', state_key, unpack(changed))
 
 if idem_field ~= '' then
   redis.call('HSET', idem_key, idem_field, ARGV[7])
