@@ -24,14 +24,8 @@ import gc
 
 __all__ = ["YOUNG_THRESHOLD", "new_event_loop", "tune_garbage_collector"]
 
-YOUNG_THRESHOLD = 10_000
-"""Net new container objects before the young generation is collected (CPython: 700).
-
-While the hub serves a steady load, reference counting frees nearly everything and
-the count barely moves; it grows with what stays: new sessions, and the states of
-pairs as they fill with bids. A young collection then finds its objects alive and
-takes about 1 µs each: 20 to 28 ms at 50,000, the worst pause of a 5,000 signals/s
-run, and about 10 ms at 10,000 (BENCHMARKS.md, ninth slice)."""
+YOUNG_THRESHOLD = 50_000
+"""Net new container objects before the young generation is collected (CPython: 700)."""
 OLDER_THRESHOLD = 20
 """Collections of a generation before the next one is collected too (CPython: 10)."""
 
