@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -105,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.persistence, args.warmup, args.measure, args.drain = "on", 5.0, 10.0, 10.0
     args.gc_log = False
     rows = []
+    cores = os.sched_getaffinity(0)
     for idle in (int(count) for count in args.idle.split(",")):
+        os.sched_setaffinity(0, cores)  # the last load run left this process on the load core
         result = on_fresh_stack(
             Stack(persistence=True), functools.partial(run_with_idle, args, idle)
         )
