@@ -18,11 +18,12 @@ key          type     holds
 pair         hash     ``created``, ``invite`` (the pending invite's hash),
                       ``member:<id>`` -> the time the member joined
 devices      hash     device id -> msgpack device record
-state        hash     ``version``, ``epoch``, ``first_seq``, ``state``
+state        hash     ``version``, ``epoch``, ``first_seq``, ``base``
                       (msgpack of the State map, written once in a few
-                      events), ``state_v`` (the version ``state`` is at;
-                      a load folds the log's events after it),
-                      ``online_rev``,
+                      events), ``base_v`` (the version ``base`` is at; a
+                      load folds the log's events after it), ``state``
+                      (the State at ``version``, only from pairing until
+                      the first append), ``online_rev``,
                       ``head_t`` (the time of the log's oldest entry), and
                       marks: ``signal:<member>`` (latest signal),
                       ``ending:<member>`` (the space whose reminder fired)

@@ -119,7 +119,7 @@ class PairSnapshot:
     first_seq: int
     state: State
     state_version: int
-    """The version of the state as last written whole to the store (``state_v``): at most
+    """The version of the state as last written whole to the store (``base_v``): at most
     ``STATE_WRITTEN_EVERY - 1`` events behind ``version``; the log holds the rest."""
     online_rev: int = 0
     marks: dict[str, int] = field(default_factory=dict)

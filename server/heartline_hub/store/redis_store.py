@@ -88,7 +88,7 @@ CONNECT_TIMEOUT_S = 2.0
 STATE_WRITTEN_EVERY = 8
 """An append writes the pair's whole state once in this many events; the others write
 only the event, and a load folds the few events logged since the state it finds
-(``state_v``). The state was three fifths of what every signal wrote to Valkey and
+(``base`` at ``base_v``). The state was three fifths of what every signal wrote to Valkey and
 its append-only file, whose rewrites set the tail at 4,000 signals/s
 (BENCHMARKS.md, ninth slice); the log is the record either way."""
 _KINDS = {b"message": "message", b"subscribe": "subscribe", b"smessage": "message",
@@ -546,8 +546,12 @@ class Store:
             return None
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         version = int(fields[b"version"])
-        state_version = int(fields.get(b"state_v", version))
-        state = _fold_logged(unpack_state(fields[b"state"]), logged)
+        whole = fields.get(b"state")
+        if whole is not None:
+            state, state_version = unpack_state(whole), version
+        else:
+            state_version = int(fields[b"base_v"])
+            state = _fold_logged(unpack_state(fields[b"base"]), logged)
         if state.version != version:
             raise redis_errors.DataError(
                 f"pair {pair_id}: its log does not reach version {version} from its state's "

@@ -42,6 +42,7 @@ from heartline_hub.store import (
 )
 from heartline_hub.store.keys import PairKeys, invite_key, join_attempts_key, timer_shard_key
 from heartline_hub.store.keys import token_key as token_key_of
+from heartline_hub.store.redis_store import pack_state
 from heartline_protocol import (
     CheckIn,
     Event,
@@ -369,7 +370,7 @@ async def test_a_state_written_now_and_then_loads_as_the_fold_of_every_event(
     for offset, body in enumerate(bodies, start=1):
         await pair.append(store, pair.event(t0 + offset, body), with_state=False)
 
-    assert await server.hget(pair.keys.state, "state_v") == b"1"
+    assert await server.hget(pair.keys.state, "base_v") == b"1"
     snapshot = await store.load(pair.id)
     assert snapshot is not None
     assert (snapshot.version, snapshot.state_version) == (4, 1)
@@ -381,23 +382,38 @@ async def test_a_state_written_now_and_then_loads_as_the_fold_of_every_event(
     assert (snapshot.version, snapshot.state_version, snapshot.state) == (5, 5, pair.state)
 
 
-async def test_a_pair_stored_before_state_v_existed_loads_and_appends_as_before(
+async def test_after_an_append_no_state_field_is_left_for_a_hub_of_the_earlier_layout(
+    store: Store, server: redis.Redis, pair: Pair
+) -> None:
+    """Such a hub reads ``state`` as the state at ``version``: finding none, it fails to
+    load the pair (during a rolling upgrade) instead of folding on a state behind it."""
+    assert await server.hexists(pair.keys.state, "state")
+    await pair.append(store, pair.event(now_ms(), Joined()), with_state=False)
+    assert not await server.hexists(pair.keys.state, "state")
+    assert await server.hget(pair.keys.state, "base_v") == b"0"
+
+
+async def test_a_pair_left_by_a_hub_of_the_earlier_layout_loads_and_appends_as_before(
     store: Store, server: redis.Redis, pair: Pair
 ) -> None:
     t0 = now_ms()
     await pair.append(store, pair.event(t0, Joined()))
-    await pair.append(store, pair.event(t0 + 1, CheckIn()))
-    await server.hdel(pair.keys.state, "state_v")
+    await pair.append(store, pair.event(t0 + 1, CheckIn()), with_state=False)
+    old_hubs_event = pair.event(t0 + 2, ImBack())
+    await server.xadd(pair.keys.log, {"e": encode(old_hubs_event), "t": t0 + 2}, id="3-0")
+    pair.state = apply_event(pair.state, old_hubs_event)
+    await server.hset(pair.keys.state, mapping={"version": 3, "state": pack_state(pair.state)})
 
     snapshot = await store.load(pair.id)
     assert snapshot is not None
-    assert (snapshot.version, snapshot.state_version, snapshot.state) == (2, 2, pair.state)
+    assert (snapshot.version, snapshot.state_version, snapshot.state) == (3, 3, pair.state)
 
-    await pair.append(store, pair.event(t0 + 2, ImBack()), with_state=False)
-    assert await server.hget(pair.keys.state, "state_v") == b"2"
+    await pair.append(store, pair.event(t0 + 3, CheckIn()), with_state=False)
+    assert not await server.hexists(pair.keys.state, "state")
+    assert await server.hget(pair.keys.state, "base_v") == b"3"
     snapshot = await store.load(pair.id)
     assert snapshot is not None
-    assert (snapshot.version, snapshot.state_version, snapshot.state) == (3, 2, pair.state)
+    assert (snapshot.version, snapshot.state_version, snapshot.state) == (4, 3, pair.state)
 
 
 async def test_a_log_trimmed_by_hand_past_the_stored_state_is_an_error_not_a_wrong_state(

@@ -5,16 +5,19 @@
 -- event gets the next sequence number and the state stays the fold of the
 -- log. In one step it: answers a repeated client message id with the
 -- original record, checks the expected version, appends to the log, writes
--- the new state when the hub sends it (once in a few events: the state
--- hash's state_v says which version it is at, and a load folds the events
--- logged after it), records the idempotency key, trims expired idempotency
--- records and history past retention (never an event after state_v), and
--- publishes for live fan-out
+-- the new state when the hub sends it (once in a few events, as 'base' at
+-- 'base_v'; a load folds the events logged after it), records the
+-- idempotency key, trims expired idempotency records and history past
+-- retention (never an event after base_v), and publishes for live fan-out
 -- unless the only listener is the calling hub itself (it delivers its own
 -- events to its sessions at once, and would only drop the echo).
 --
--- KEYS[1] state hash (its head_t: the time of the log's oldest entry; its
---         state_v: the version its state is at, absent when that is version)
+-- KEYS[1] state hash (its head_t: the time of the log's oldest entry). Its
+--         'state' is the whole state at 'version', as pairing and hubs of the
+--         earlier layout write it; the first append here moves it to 'base'
+--         and removes it, so that a hub of the earlier layout, which would
+--         read a 'state' behind 'version' as current, fails to load the pair
+--         instead (during a rolling upgrade) and never stores on a stale fold.
 -- KEYS[2] log stream
 -- KEYS[3] idem hash       KEYS[4] idem expiry zset
 -- ARGV[1] expected version           ARGV[2] expected online_rev ('' = any)
@@ -61,7 +64,7 @@ if idem_field ~= '' then
   end
 end
 
-local current = redis.call('HMGET', state_key, 'version', 'online_rev', 'head_t', 'state_v')
+local current = redis.call('HMGET', state_key, 'version', 'online_rev', 'head_t', 'base_v', 'state')
 if not current[1] then
   return {'gone'}
 end
@@ -72,18 +75,23 @@ end
 
 local seq = tonumber(ARGV[1]) + 1
 redis.call('XADD', log_key, seq .. '-0', 'e', ARGV[3], 't', ARGV[4])
-local state_v = tonumber(current[4] or current[1])
+local base_v = tonumber(current[4] or 0)
 local changed = {'version', seq}
 local function change(name, value)
   changed[#changed + 1] = name
   changed[#changed + 1] = value
 end
 if ARGV[5] ~= '' then
-  state_v = seq
-  change('state', ARGV[5])
-  change('state_v', seq)
-elseif not current[4] then
-  change('state_v', state_v)
+  base_v = seq
+  change('base', ARGV[5])
+  change('base_v', seq)
+elseif current[5] then
+  base_v = tonumber(current[1])
+  change('base', current[5])
+  change('base_v', base_v)
+end
+if current[5] then
+  redis.call('HDEL', state_key, 'state')
 end
 for i = 14, #ARGV, 2 do
   if ARGV[i + 1] == '' then
@@ -105,7 +113,7 @@ if #expired > 0 then
 end
 
 -- Trim history older than the retention cutoff, a bounded batch at a time,
--- but never the events after state_v, which a load folds into the state.
+-- but never the events after base_v, which a load folds into the state.
 -- The state hash keeps the time of the log's oldest entry (head_t), so the
 -- common case reads no entry at all; a log without it (a pair stored before
 -- head_t existed, or its first event) has its head read once.
@@ -129,8 +137,8 @@ if head_t < cutoff then
     if entry_time(entry) >= cutoff then break end
     first_kept = tonumber(string.match(entry[1], '^(%d+)')) + 1
   end
-  if first_kept and first_kept > state_v + 1 then
-    first_kept = state_v + 1
+  if first_kept and first_kept > base_v + 1 then
+    first_kept = base_v + 1
   end
   if first_kept then
     redis.call('XTRIM', log_key, 'MINID', first_kept .. '-0')
