@@ -189,7 +189,7 @@ def latency_by_phase(sends: Sends, cut_at: float, back_at: float) -> dict[str, A
         answer = sends.answered.get(request)
         if answer is None or answer[1] != "ok":
             code = "none" if answer is None else answer[1]
-            failed[code] = failed.get(code, 0) + 1
+            failed[f"{code} {phase}"] = failed.get(f"{code} {phase}", 0) + 1
             continue
         phases[phase].append(answer[0] - sent)
     return {"result_ms": {name: percentiles(values) for name, values in phases.items()},
