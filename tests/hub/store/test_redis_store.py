@@ -31,6 +31,7 @@ from heartline_hub.store import (
     Duplicate,
     Gone,
     OnlineChange,
+    PairSnapshot,
     Scope,
     Stale,
     Store,
@@ -168,6 +169,13 @@ async def pair(store: Store) -> AsyncIterator[Pair]:
     await store.erase_pair(made.id)
 
 
+async def loaded(store: Store, pair: Pair) -> PairSnapshot:
+    """The pair's snapshot as the store loads it now (the pair exists)."""
+    snapshot = await store.load(pair.id)
+    assert snapshot is not None
+    return snapshot
+
+
 async def keys_of(server: redis.Redis, pair_id: str) -> list[bytes]:
     return [key async for key in server.scan_iter(match=f"*{{p:{pair_id}}}*", count=1000)]
 
@@ -176,8 +184,7 @@ async def keys_of(server: redis.Redis, pair_id: str) -> list[bytes]:
 
 
 async def test_a_new_pair_starts_empty_at_version_0_in_its_epoch(store: Store, pair: Pair) -> None:
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.epoch, snapshot.first_seq) == (0, pair.epoch, 1)
     assert snapshot.state == State(version=0)
     assert (snapshot.online_rev, snapshot.marks) == (0, {})
@@ -191,8 +198,7 @@ async def test_a_pair_id_that_is_taken_is_not_created_again(store: Store, pair: 
     assert not await store.create_pair(
         pair.id, intruder, invite_hash="x", epoch="ep_other", now=now_ms()
     )
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert snapshot.epoch == pair.epoch
     assert await store.devices(pair.id) == [pair.device]
 
@@ -216,8 +222,7 @@ async def test_an_event_at_the_expected_version_gets_the_next_sequence_number(
     assert [seq for seq, _ in stored] == [1]
     assert decode_from_hub(stored[0][1]) == space
 
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert snapshot.version == 1
     assert snapshot.state == apply_event(State(version=0), space)
     member = snapshot.state.member(A)
@@ -242,8 +247,7 @@ async def test_a_mark_set_to_nothing_is_removed(store: Store, pair: Pair) -> Non
     t0 = now_ms()
     await pair.append(store, pair.event(t0, Joined()), extra_fields=[(f"ending:{A}", "7")])
     await pair.append(store, pair.event(t0 + 1, ImBack()), extra_fields=[(f"ending:{A}", "")])
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert f"ending:{A}" not in snapshot.marks
 
 
@@ -257,8 +261,7 @@ async def test_an_append_on_a_stale_version_stores_nothing(store: Store, pair: P
     assert outcome == Stale()
 
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [1]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.state) == (1, pair.state)
 
 
@@ -290,8 +293,7 @@ async def test_a_repeated_client_message_id_gets_the_original_record(
     assert await server.hget(pair.keys.idem, idem) == b"0" * 32 + b"#1"
 
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [1]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert snapshot.version == 1
 
 
@@ -371,14 +373,12 @@ async def test_a_state_written_now_and_then_loads_as_the_fold_of_every_event(
         await pair.append(store, pair.event(t0 + offset, body), with_state=False)
 
     assert await server.hget(pair.keys.state, "base_v") == b"1"
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.state_version) == (4, 1)
     assert snapshot.state == pair.state
 
     await pair.append(store, pair.event(t0 + 9, ImBack()))
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.state_version, snapshot.state) == (5, 5, pair.state)
 
 
@@ -404,15 +404,13 @@ async def test_a_pair_left_by_a_hub_of_the_earlier_layout_loads_and_appends_as_b
     pair.state = apply_event(pair.state, old_hubs_event)
     await server.hset(pair.keys.state, mapping={"version": 3, "state": pack_state(pair.state)})
 
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.state_version, snapshot.state) == (3, 3, pair.state)
 
     await pair.append(store, pair.event(t0 + 3, CheckIn()), with_state=False)
     assert not await server.hexists(pair.keys.state, "state")
     assert await server.hget(pair.keys.state, "base_v") == b"3"
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.version, snapshot.state_version, snapshot.state) == (4, 3, pair.state)
 
 
@@ -438,16 +436,14 @@ async def test_history_past_retention_is_trimmed_on_a_later_append(
     t0 = now_ms()
     await pair.append(store, pair.event(t0, Joined()))
     await pair.append(store, pair.event(t0 + 10_000, CheckIn()))
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert snapshot.first_seq == 1
 
     later = t0 + RETENTION_MS + 5_000
     assert await pair.append(store, pair.event(later, ImBack())) == Appended(seq=3)
 
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.first_seq, snapshot.version) == (2, 3)
 
 
@@ -463,8 +459,7 @@ async def test_history_is_trimmed_again_once_its_new_oldest_event_is_past_retent
     await pair.append(store, pair.event(t0 + RETENTION_MS + 15_000, ImBack()))
 
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [3, 4, 5]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert snapshot.first_seq == 3
 
 
@@ -478,14 +473,12 @@ async def test_retention_keeps_the_events_after_the_stored_state_until_it_is_wri
     later = t0 + RETENTION_MS + 20_000
     await pair.append(store, pair.event(later, ImBack()), with_state=False)
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [2, 3]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.first_seq, snapshot.state_version, snapshot.state) == (2, 1, pair.state)
 
     await pair.append(store, pair.event(later + 1, CheckIn()))
     assert [seq for seq, _ in await store.read_events(pair.id, 0, 10)] == [3, 4]
-    snapshot = await store.load(pair.id)
-    assert snapshot is not None
+    snapshot = await loaded(store, pair)
     assert (snapshot.first_seq, snapshot.state_version, snapshot.state) == (3, 4, pair.state)
 
 
@@ -529,9 +522,7 @@ async def test_a_device_stays_online_until_its_last_connection_ends(
     store: Store, pair: Pair
 ) -> None:
     async def online_rev() -> int:
-        snapshot = await store.load(pair.id)
-        assert snapshot is not None
-        return snapshot.online_rev
+        return (await loaded(store, pair)).online_rev
 
     await store.set_online(pair.id, Connection(A, pair.device.id, "conn-1", "hub-1"))
     assert (await store.online_members(pair.id), await online_rev()) == ({A}, 1)
