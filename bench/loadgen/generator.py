@@ -41,6 +41,7 @@ from heartline_protocol import (
     ImBack,
     NeedSpace,
     Ping,
+    Pong,
     Result,
     Signal,
     SignalBody,
@@ -111,6 +112,8 @@ class Client:
     member: str = ""
     partner_open_bid: int | None = None
     sent_count: int = 0
+    answers: set[asyncio.Future[None]] = field(default_factory=set)
+    """Pongs on their way (answers to the hub's pings, SPEC.md 7.7)."""
 
     def next_body(self, k: int) -> SignalBody:
         note = note_for(k)
@@ -195,6 +198,10 @@ def _on_frame(client: Client, data: bytes, now: float, rec: Recorder, n_clients:
             rec.failed[k] = frame.code
     elif isinstance(frame, Event) and frame.kind in SIGNAL_KINDS:
         _on_signal_event(client, frame, now, rec, n_clients)
+    elif isinstance(frame, Ping) and client.ws is not None:
+        answer = asyncio.ensure_future(client.ws.send(encode(Pong(t=frame.t))))
+        client.answers.add(answer)
+        answer.add_done_callback(client.answers.discard)
 
 
 def _on_signal_event(client: Client, event: Event, now: float, rec: Recorder, n: int) -> None:

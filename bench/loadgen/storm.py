@@ -50,6 +50,8 @@ from heartline_protocol import (
     Event,
     FeelingDisconnected,
     Hello,
+    Ping,
+    Pong,
     Position,
     Result,
     Signal,
@@ -142,6 +144,8 @@ async def listen(device: Device, sends: Sends | None) -> None:
             elif sends is not None and isinstance(frame, Result | Error) and frame.id:
                 code = frame.code if isinstance(frame, Error) else "ok"
                 sends.answered[frame.id] = (time.perf_counter(), code)
+            elif isinstance(frame, Ping):
+                await device.ws.send(encode(Pong(t=frame.t)))  # the hub's check (SPEC.md 7.7)
     except ConnectionClosed:
         pass
 

@@ -97,29 +97,37 @@ def encode_pong(t: int | None, now: int) -> bytes:
 
 _PING_HEAD: bytes = msgpack.packb({"type": "ping", "t": 0})[:-1]
 """``{"type": "ping", "t": ...}`` up to the value of ``t``, as clients write a ping."""
-_PING_MAX_BYTES = len(_PING_HEAD) + 9
+_PONG_HEAD: bytes = msgpack.packb({"type": "pong", "t": 0})[:-1]
+"""The same for a client's answer to the hub's ping."""
+_HEARTBEAT_MAX_BYTES = len(_PING_HEAD) + 9
 
 
 def decode_from_client(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClientFrame:
     """A frame a client sent, checked against the hub's ``limits``."""
-    ping = _usual_ping(data)
-    if ping is not None:
-        return ping
+    heartbeat = _usual_heartbeat(data)
+    if heartbeat is not None:
+        return heartbeat
     frame = _decode(data, CLIENT_FRAMES, limits.max_frame_bytes, "client")
     if isinstance(frame, Signal) and isinstance(frame.body, NeedSpace):
         _check_duration(frame.body.duration, limits, frame.id)
     return frame
 
 
-def _usual_ping(data: bytes) -> Ping | None:
-    """The commonest frame, read without the general decoder's work; None for anything
-    but a ping written as :func:`encode` writes it with an integer ``t``, which then
-    takes the general path (and gets its errors)."""
-    if type(data) is not bytes or len(data) > _PING_MAX_BYTES or not data.startswith(_PING_HEAD):
+def _usual_heartbeat(data: bytes) -> Ping | Pong | None:
+    """The commonest frames, read without the general decoder's work; None for anything
+    but a ping or pong written as :func:`encode` writes it with an integer ``t``, which
+    then takes the general path (and gets its errors)."""
+    if type(data) is not bytes or len(data) > _HEARTBEAT_MAX_BYTES:
+        return None
+    if data.startswith(_PING_HEAD):
+        frame_class: type[Ping] | type[Pong] = Ping
+    elif data.startswith(_PONG_HEAD):
+        frame_class = Pong
+    else:
         return None
     try:
         t = msgpack.unpackb(data[len(_PING_HEAD) :])
-        return Ping(t=t) if type(t) is int else None
+        return frame_class(t=t) if type(t) is int else None
     except (ValueError, ProtocolError, msgpack.UnpackException):
         return None
 

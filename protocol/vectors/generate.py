@@ -261,19 +261,19 @@ def _valid_hello_and_plumbing() -> list[Vector]:
         ),
         valid(
             "ping-from-client",
-            "A client's keepalive carrying its clock, to be echoed.",
+            "A client's own ping (SPEC 7.7: when it heard nothing for a while), t echoed.",
             CLIENT,
             {"type": "ping", "t": 81_234_567},
         ),
         valid(
             "ping-from-client-empty",
-            "A keepalive without t.",
+            "A ping without t (answered by a pong with now only).",
             CLIENT,
             {"type": "ping"},
         ),
         valid(
             "pong-from-client",
-            "A client answers the hub's ping by echoing t.",
+            "A client answers the hub's ping by echoing t (no now: that is the hub's).",
             CLIENT,
             {"type": "pong", "t": T0},
         ),
@@ -730,7 +730,7 @@ def _valid_other_hub_frames() -> list[Vector]:
         ),
         valid(
             "ping-from-hub",
-            "The hub's keepalive carrying its clock.",
+            "The hub checks a quiet connection (SPEC 7.7), t its clock: answer with pong.",
             HUB,
             {"type": "ping", "t": T0 + 25_000},
         ),

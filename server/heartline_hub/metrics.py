@@ -15,6 +15,7 @@ __all__ = [
     "DELIVERY_LATENCY",
     "ERRORS",
     "EVENTS_DELIVERED",
+    "HEARTBEAT_PINGS",
     "LOOP_LAG",
     "REDIS_LATENCY",
     "REDIS_REDIRECTIONS",
@@ -65,4 +66,8 @@ SHED = Counter(
 WAITING_TO_OPEN = Gauge(
     "heartline_sessions_waiting_to_open",
     "Sessions waiting for their turn to open or to go (a reconnect storm; overload.py)",
+)
+HEARTBEAT_PINGS = Counter(
+    "heartline_heartbeat_pings_total",
+    "Pings the hub sent to connections it had not heard from for most of a heartbeat interval",
 )

@@ -1,4 +1,5 @@
-"""The hub process: owns the store, the journal, the fan-out, the timers and the sessions.
+"""The hub process: owns the store, the journal, the fan-out, the timers, the heartbeat
+and the sessions.
 
 Lifecycle: ``start`` when the app starts; ``drain`` on SIGTERM (goaway to
 every client, let in-flight signals finish, close with ``going_away``);
@@ -17,13 +18,13 @@ import structlog
 from heartline_protocol import CloseCode
 
 from .fanout import Fanout, Listener
+from .heartbeat import Heartbeat
 from .journal import Journal
 from .overload import Overload
 from .presence import Keeper
 from .session import Session
 from .settings import Settings
 from .store import Store
-from .tasks import cancel_and_wait
 from .timers import Timers
 
 __all__ = ["Node"]
@@ -43,19 +44,19 @@ class Node:
         self.journal.fanout = self.fanout
         self.timers = Timers(self)
         self.keeper = Keeper(self)
+        self.heartbeat = Heartbeat(settings.heartbeat_ms / 1000)
         self.sessions: set[Session] = set()
         self.streams: set[Listener] = set()
         """Server-Sent Event streams (sse.py), ended when the hub drains."""
         self.overload = Overload(settings.overload_lag_ms)
         self.draining = False
-        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.overload.start()
         await self.fanout.start()
         self.timers.start()
         self.keeper.start()
-        self._watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeats())
+        self.heartbeat.start()
 
     async def drain(self) -> None:
         """Tell every client to go elsewhere, finish in-flight signals, then close them."""
@@ -74,25 +75,10 @@ class Node:
 
     async def stop(self) -> None:
         self.overload.stop()
-        await cancel_and_wait(self._watchdog)
+        await self.heartbeat.stop()
         await self.timers.stop()
         await self.keeper.stop()
         await self.fanout.stop()
-
-    async def _watch_heartbeats(self) -> None:
-        """Close sessions the hub has heard nothing from for two heartbeats (SPEC.md 7.7).
-
-        Checked every twentieth of that (every 2.5 s by default): each check
-        reads every session, which with 10,000 connections is most of an idle
-        hub's bookkeeping.
-        """
-        allowed = 2 * self.settings.heartbeat_ms / 1000
-        while True:
-            await asyncio.sleep(allowed / 20)
-            silent_since = time.monotonic() - allowed
-            for session in tuple(self.sessions):
-                if session.last_received < silent_since:
-                    session.end(CloseCode.HEARTBEAT_TIMEOUT, "no frame for two heartbeats")
 
 
 def _default_hub_id() -> str:

@@ -58,6 +58,7 @@ from heartline_protocol import (
 from . import decisions, presence
 from .auth import authenticate
 from .clock import now_ms
+from .heartbeat import NEVER
 from .journal import PairGone, Recorded
 from .metrics import CONNECTIONS, ERRORS, EVENTS_DELIVERED
 from .ratelimit import TokenBucket
@@ -104,6 +105,9 @@ class Session:
         self.state = SessionState.HANDSHAKING
         self.identity: TokenRecord | None = None
         self.last_received = time.monotonic()
+        self.pinged_at = NEVER
+        self.heartbeat_slot = -1
+        """Where the node's heartbeat keeps this session while it is open (heartbeat.py)."""
         self.busy = False
         self._held: list[tuple[int, bytes]] = []
         self._sent_seq = 0
@@ -158,6 +162,11 @@ class Session:
             reading = self._reading
             if reading is not None and reading is not asyncio.current_task():
                 self._interrupted = reading.cancel()
+
+    def ping(self, frame: bytes, now: float) -> None:
+        """The heartbeat's ``ping`` (one encoded frame for every session of its visit)."""
+        self.pinged_at = now
+        self._writer.put_alone(frame)
 
     def goaway(self) -> None:
         if self.state is SessionState.OPEN:
@@ -223,10 +232,10 @@ class Session:
             self._refuse(ProtocolError(ErrorCode.BAD_FRAME, "text messages are not frames"))
 
     def _on_binary(self, data: bytes) -> object:
-        """A message that arrived while the read loop waits: a ``ping`` is answered here.
+        """A message that arrived while the read loop waits: a ``pong`` or ``ping`` ends here.
 
         Called from the socket's callback (websocket.py), so no task wakes up
-        for the commonest frame of an idle connection. Anything else is only
+        for the commonest frames of an idle connection. Anything else is only
         decoded, and handled by the read loop in order; a frame that does not
         decode is left for the read loop to refuse.
         """
@@ -236,6 +245,9 @@ class Session:
             frame = decode_from_client(data, self._node.limits)
         except ProtocolError:
             return None
+        if isinstance(frame, Pong):
+            self._counted()
+            return HANDLED
         if not isinstance(frame, Ping):
             return frame
         if self._counted():
@@ -303,6 +315,7 @@ class Session:
         self._move(SessionState.OPEN)
         self._socket.on_binary = self._on_binary
         self._node.sessions.add(self)
+        self._node.heartbeat.join(self)
         self._writer.start()
         for seq, frame in self._held:
             self.deliver(seq, frame)
@@ -378,6 +391,7 @@ class Session:
         self._move(SessionState.CLOSED)
         self._socket.on_binary = None
         self._node.sessions.discard(self)
+        self._node.heartbeat.leave(self)
         await self._writer.stop()
         if self.identity is not None:
             await self._node.fanout.detach(self.identity.pair, self)

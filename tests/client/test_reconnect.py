@@ -12,7 +12,7 @@ import heartline
 from heartline_protocol import CheckIn, Event
 from tests.support.couples import pair_up
 from tests.support.devices import Device
-from tests.support.hubs import HubProcess
+from tests.support.hubs import HubProcess, metrics_of
 
 QUICK = heartline.Options(backoff=heartline.Backoff(base=0.05, cap=0.5), call_timeout=20)
 
@@ -67,6 +67,25 @@ async def test_a_hung_hub_is_noticed_within_two_heartbeats(
         assert noticed < 2 * 0.4 + 0.5
         await _until(lambda: a.connected, 15)
         assert (await a.check_in()).kind == "check_in"
+
+
+async def test_an_idle_client_stays_connected_by_answering_the_hubs_pings(
+    http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
+) -> None:
+    """No timer of its own keeps it: after its first ping (for the clock) the hub's
+    pings, answered, are what the hub hears (SPEC.md 7.7). Had the connection
+    dropped, the pair's log would hold A going offline and back."""
+    hub = start_hub(heartbeat_ms="300")
+    couple = await pair_up(http, hub.url)
+    async with heartline.connect(hub.ws_url, couple.a.token, QUICK) as a:
+        await asyncio.sleep(0.2)
+        version = a.state.version
+        pinged_before = (await metrics_of(http, hub))["heartline_heartbeat_pings_total"]
+        await asyncio.sleep(2.0)
+        pinged = (await metrics_of(http, hub))["heartline_heartbeat_pings_total"] - pinged_before
+        assert a.connected
+        assert (await a.check_in()).seq == version + 1, "nothing happened meanwhile"
+    assert pinged >= 2.0 / 0.3 - 2, "pinged once an interval"
 
 
 async def _next_check_in(feed: heartline.EventStream, member: str) -> Event:

@@ -227,25 +227,32 @@ def test_a_pong_packed_directly_is_the_pong_encoded_whole(t: int | None, now: in
     assert decode_from_hub(encode_pong(t, now)) == Pong(t=t, now=now)
 
 
-PING_HEAD = encode(Ping(t=0))[:-1]
+HEARTBEAT_FRAMES = st.sampled_from([Ping, Pong])
 
 
 @settings(max_examples=BYTES_EXAMPLES)
-@given(tail=st.binary(max_size=12) | st.builds(msgpack.packb, msgpack_values))
-def test_what_starts_like_a_ping_is_a_ping_only_if_it_is_one(tail: bytes) -> None:
-    """The hub reads a usual ping without the general decoder (codec.py): whatever
-    follows the ping's head, a frame comes back only if the tail is one valid
+@given(
+    frame_class=HEARTBEAT_FRAMES,
+    tail=st.binary(max_size=12) | st.builds(msgpack.packb, msgpack_values),
+)
+def test_what_starts_like_a_ping_or_pong_is_one_only_if_it_is_one(
+    frame_class: type[Ping] | type[Pong], tail: bytes
+) -> None:
+    """The hub reads a usual ping or pong without the general decoder (codec.py):
+    whatever follows its head, a frame comes back only if the tail is one valid
     ``t`` (an integer in range, or nil), and anything else is a ProtocolError
     as before."""
-    data = PING_HEAD + tail
+    data = encode(frame_class(t=0))[:-1] + tail
     try:
         frame = decode_from_client(data)
     except ProtocolError:
         event("refused")
         return
-    assert frame == Ping(t=msgpack.unpackb(tail))
+    assert frame == frame_class(t=msgpack.unpackb(tail))
 
 
-@given(t=st.none() | ints())
-def test_every_valid_ping_decodes_to_itself(t: int | None) -> None:
-    assert decode_from_client(encode(Ping(t=t))) == Ping(t=t)
+@given(frame_class=HEARTBEAT_FRAMES, t=st.none() | ints())
+def test_every_valid_ping_and_client_pong_decodes_to_itself(
+    frame_class: type[Ping] | type[Pong], t: int | None
+) -> None:
+    assert decode_from_client(encode(frame_class(t=t))) == frame_class(t=t)

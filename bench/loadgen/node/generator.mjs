@@ -162,6 +162,8 @@ function onFrame(client, data, t, rec, nClients) {
     }
   } else if (frame.type === "event" && SIGNAL_KINDS.has(frame.kind)) {
     onSignalEvent(client, frame, t, rec, nClients);
+  } else if (frame.type === "ping") {
+    client.ws.send(encoder.encode({ type: "pong", t: frame.t })); // the hub's check (SPEC 7.7)
   }
 }
 

@@ -99,7 +99,7 @@ class Sends {
   }
 }
 
-/** A frame on a device's live connection: events are checked, results timed. */
+/** A frame on a device's live connection: events are checked, results timed, pings answered. */
 function onFrame(device, data, sends) {
   const frame = decoder.decode(data);
   if (frame.type === "event") {
@@ -112,6 +112,8 @@ function onFrame(device, data, sends) {
       sends.answered[k] = now();
       sends.code[k] = frame.type === "error" ? frame.code : "ok";
     }
+  } else if (frame.type === "ping") {
+    device.ws.send(encoder.encode({ type: "pong", t: frame.t })); // the hub's check (SPEC 7.7)
   }
 }
 

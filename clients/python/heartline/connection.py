@@ -1,7 +1,8 @@
 """A connection to a hub that survives real networks (SPEC.md 7).
 
 One task owns the WebSocket: it connects, says ``hello`` (with the last
-position, to resume), reads frames, pings on the heartbeat, and when the
+position, to resume), reads frames, answers the hub's pings (and pings only
+when it has heard nothing for a while, SPEC.md 7.7), and when the
 connection ends for a temporary reason it waits (exponential backoff with
 full jitter, or at once after ``goaway``) and connects again. Terminal close
 codes end the session for good.
@@ -239,15 +240,28 @@ class Connection:
             heartbeat.cancel()
 
     async def _heartbeat(self, ws: ClientConnection, interval: float) -> None:
-        """Ping twice per interval; a hub silent for two intervals is gone (SPEC.md 7.7)."""
+        """Keep the connection as SPEC.md 7.7 asks of a client.
+
+        One ping at once, for the hub's clock (the offset for countdowns);
+        then the hub's pings, answered in ``_dispatch``, keep the connection.
+        After hearing nothing for 1.25 intervals the client pings on its own,
+        once; a hub silent for two intervals is gone.
+        """
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(encode(Ping(t=int(_local_ms()))))
+        pinged_at = time.monotonic()
         while True:
-            await asyncio.sleep(interval / 2)
-            if time.monotonic() - self._last_heard > 2 * interval:
+            await asyncio.sleep(interval / 4)
+            now = time.monotonic()
+            silence = now - self._last_heard
+            if silence > 2 * interval:
                 log.info("heartline: no frame for two heartbeats, reconnecting")
                 ws.transport.abort()
                 return
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(encode(Ping(t=int(_local_ms()))))
+            if silence >= 1.25 * interval and pinged_at < self._last_heard:
+                pinged_at = now
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(encode(Ping(t=int(_local_ms()))))
 
     # Frames from the hub.
 

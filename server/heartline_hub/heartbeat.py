@@ -1,0 +1,127 @@
+"""Liveness (SPEC.md 7.7): the hub pings quiet connections, many at once, and closes dead ones.
+
+Every open session belongs to one of a few phases (about one a second of
+the interval), and one timer ticks through them: at its tick, a phase's sessions
+that the hub has neither heard from nor pinged for half an interval get a
+``ping``, and the sessions it has heard nothing from for two intervals are
+ended with 4001. The phase half an interval away is checked for silence at
+the same tick, so a dead connection is closed within two and a half
+intervals. Sessions join the phase with the fewest, so the pings of 10,000
+idle devices leave evenly, about 385 a tick (26 phases at the default 25 s).
+
+Why the hub pings rather than waiting for each device's ping: a phase's pings
+leave in one turn of the event loop and their pongs come back together, so
+10,000 idle connections wake the hub about once a second instead of 400
+times (waking up was most of an idle hub's work, BENCHMARKS.md). A device
+needs no timer of its own: a phone, a watch or a background tab whose timers
+the system throttles stays connected by answering. A device that pings on
+its own, or is busy, is heard from and seldom pinged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Protocol
+
+from heartline_protocol import CloseCode, Ping, encode
+
+from .clock import now_ms
+from .metrics import HEARTBEAT_PINGS
+from .tasks import cancel_and_wait
+
+__all__ = ["NEVER", "Beating", "Heartbeat"]
+
+LONGEST_TICK_S = 1.0
+"""Longer ticks gather more pongs into each wake-up; a second is small against
+the 25 s default interval."""
+PING_AFTER = 0.5
+"""Intervals of quiet (nothing heard, no ping sent) before a session is pinged:
+a device that answers is then pinged once an interval."""
+DEAD_AFTER = 2.0
+"""Intervals of silence before a session is ended (SPEC.md 7.7)."""
+NEVER = -math.inf
+"""``pinged_at`` of a session not pinged yet: its first ping goes at its phase's next
+tick, so that a device hears from the hub within an interval of its ``welcome``."""
+
+
+class Beating(Protocol):
+    """What the heartbeat needs of a session."""
+
+    last_received: float
+    """``time.monotonic()`` when a frame last came from the device."""
+    pinged_at: float
+    """When the heartbeat last pinged it, ``NEVER`` at first."""
+    heartbeat_slot: int
+
+    def ping(self, frame: bytes, now: float) -> None: ...
+
+    def end(self, code: CloseCode, reason: str) -> None: ...
+
+
+class Heartbeat:
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        # Even, so that the phase checked for silence beside each is half an interval away.
+        count = 2 * math.ceil(interval_s / 2 / LONGEST_TICK_S)
+        self._phases: list[set[Beating]] = [set() for _ in range(count)]
+        self.tick_s = interval_s / count
+        self._task: asyncio.Task[None] | None = None
+
+    def join(self, session: Beating) -> None:
+        """Watch an open session; it is pinged first at its phase's next tick."""
+        phase = min(range(len(self._phases)), key=lambda index: len(self._phases[index]))
+        session.heartbeat_slot = phase
+        self._phases[phase].add(session)
+
+    def leave(self, session: Beating) -> None:
+        if 0 <= session.heartbeat_slot < len(self._phases):
+            self._phases[session.heartbeat_slot].discard(session)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def _tick_forever(self) -> None:
+        """Tick through the phases; a late tick does not shift the next ones."""
+        due = time.monotonic()
+        phase = 0
+        while True:
+            due += self.tick_s
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            self.tick(phase, time.monotonic())
+            phase = (phase + 1) % len(self._phases)
+
+    def tick(self, phase: int, now: float) -> int:
+        """Ping the quiet sessions of ``phase``, end the silent ones of it and of the phase
+        half an interval away; how many were pinged."""
+        opposite = (phase + len(self._phases) // 2) % len(self._phases)
+        self._end_silent(self._phases[opposite], now)
+        pinged = self._ping_quiet(self._phases[phase], now)
+        if pinged:
+            HEARTBEAT_PINGS.inc(pinged)
+        return pinged
+
+    def _end_silent(self, sessions: set[Beating], now: float) -> None:
+        silent_since = now - DEAD_AFTER * self.interval_s
+        for session in tuple(sessions):
+            if session.last_received <= silent_since:
+                session.end(CloseCode.HEARTBEAT_TIMEOUT, "no frame for two heartbeats")
+
+    def _ping_quiet(self, sessions: set[Beating], now: float) -> int:
+        silent_since = now - DEAD_AFTER * self.interval_s
+        quiet_since = now - PING_AFTER * self.interval_s
+        frame = b""
+        pinged = 0
+        for session in tuple(sessions):
+            heard = session.last_received
+            if heard <= silent_since:
+                session.end(CloseCode.HEARTBEAT_TIMEOUT, "no frame for two heartbeats")
+            elif session.pinged_at == NEVER or max(heard, session.pinged_at) <= quiet_since:
+                frame = frame or encode(Ping(t=now_ms()))
+                session.ping(frame, now)
+                pinged += 1
+        return pinged
