@@ -2,12 +2,17 @@
 
     python -m bench.loadgen.ws_floor [--connections 10000] [--hold 30]
                                      [--heartbeat-ms 25000] [--framing minimal|websockets]
+                                     [--pings devices|server]
 
 No hub, no Redis: a server process on core 0 (as the hub in idle.py) whose
 protocol object accepts the upgrade and answers each binary message (a
-msgpack ``ping``) with a ``pong``, and ``--connections`` clients on core 1
-that ping every ``--heartbeat-ms`` exactly as idle.py's devices do. It
-prints the server's RSS per connection and its CPU over the hold.
+msgpack ``ping``) with a ``pong``, and ``--connections`` clients on core 1.
+With ``--pings devices`` the clients ping every ``--heartbeat-ms`` exactly
+as idle.py's ``--devices-ping`` devices do; with ``--pings server`` the
+server pings its connections instead, a twenty-fifth of them each second as
+the hub's heartbeat does (every connection once an interval), and the
+clients answer as idle.py's devices do. It prints the server's RSS per
+connection and its CPU over the hold.
 
 ``--framing minimal`` parses frames by hand in ``data_received`` (single
 unfragmented frames under 126 bytes, what the clients send: the least any
@@ -43,7 +48,7 @@ from websockets.typing import Subprotocol
 
 from heartline_protocol import SUBPROTOCOL
 
-from .idle import keep_alive
+from .idle import SETTLE_INTERVALS, answer_pings, keep_alive
 from .run import HUB_CORE, LOAD_CORE, cpu_seconds, free_port, memory_kib
 
 __all__ = ["main"]
@@ -104,8 +109,14 @@ class MinimalFraming(asyncio.Protocol):
 
     def _answer(self, payload: bytes) -> None:
         assert self.transport is not None
+        if payload.startswith(PONG_HEAD):
+            return
         pong = _pong_for(payload)
         self.transport.write(bytes((0x82, len(pong))) + pong)
+
+    def ping(self, frame: bytes) -> None:
+        if self.upgraded and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame)
 
 
 class WebsocketsFraming(asyncio.Protocol):
@@ -125,12 +136,29 @@ class WebsocketsFraming(asyncio.Protocol):
         for event in protocol.events_received():
             if isinstance(event, Request):
                 protocol.send_response(protocol.accept(event))
-            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+            elif (
+                isinstance(event, Frame)
+                and event.opcode is Opcode.BINARY
+                and not bytes(event.data).startswith(PONG_HEAD)
+            ):
                 protocol.send_binary(_pong_for(bytes(event.data)))
         if out := protocol.data_to_send():
             self.transport.write(b"".join(out))
         if protocol.close_expected():
             self.transport.close()
+
+    def ping(self, frame: bytes) -> None:
+        del frame  # framed by the protocol instead
+        if self.transport is not None and not self.transport.is_closing():
+            self.protocol.send_binary(PING)
+            self.transport.write(b"".join(self.protocol.data_to_send()))
+
+
+PING = bytes(msgpack.packb({"type": "ping", "t": 0}))
+PONG_HEAD = bytes(msgpack.packb({"type": "pong", "t": 0}))[:-1]
+PHASES = 25
+"""As the hub's heartbeat at the default interval: a phase a second, each connection
+pinged once an interval."""
 
 
 def _pong_for(payload: bytes) -> bytes:
@@ -138,17 +166,34 @@ def _pong_for(payload: bytes) -> bytes:
     return bytes(msgpack.packb({"type": "pong", "t": ping.get("t", 0)}))
 
 
-async def serve(port: int, framing: str) -> None:
-    factory = MinimalFraming if framing == "minimal" else WebsocketsFraming
+async def serve(port: int, framing: str, server_pings_s: float | None) -> None:
+    """Serve until killed; with ``server_pings_s``, ping every connection once that
+    interval, a phase of them a tick."""
+    connections: list[MinimalFraming | WebsocketsFraming] = []
+
+    def factory() -> MinimalFraming | WebsocketsFraming:
+        connection = MinimalFraming() if framing == "minimal" else WebsocketsFraming()
+        connections.append(connection)
+        return connection
+
     server = await asyncio.get_running_loop().create_server(
         factory, "127.0.0.1", port, backlog=4096
     )
+    frame = bytes((0x82, len(PING))) + PING
     async with server:
-        await server.serve_forever()
+        if server_pings_s is None:
+            await server.serve_forever()
+            return
+        tick = 0
+        while True:
+            await asyncio.sleep(server_pings_s / PHASES)
+            for connection in connections[tick % PHASES :: PHASES]:
+                connection.ping(frame)
+            tick += 1
 
 
-async def hold(
-    url: str, connections: int, hold_s: float, interval_s: float, pid: int
+async def hold(  # noqa: PLR0917 (the run's parameters, from main)
+    url: str, connections: int, hold_s: float, interval_s: float, pid: int, server_pings: bool
 ) -> dict[str, Any]:
     gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
 
@@ -162,15 +207,21 @@ async def hold(
     clients = await asyncio.gather(*(open_one() for _ in range(connections)))
     await asyncio.sleep(2.0)
     rss_connected = memory_kib(pid, "VmRSS")
-    cpu_before, started = cpu_seconds(pid), time.perf_counter()
+    settle_s = SETTLE_INTERVALS * interval_s if server_pings else 0.0
+    started = time.perf_counter() + settle_s
     until = started + hold_s
-    pings = await asyncio.gather(*(keep_alive(ws, interval_s, until) for ws in clients))
+    keep = answer_pings if server_pings else keep_alive
+    keeping = asyncio.gather(*(keep(ws, interval_s, until, started) for ws in clients))
+    await asyncio.sleep(settle_s)
+    cpu_before, started = cpu_seconds(pid), time.perf_counter()
+    pings = await keeping
     cpu = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - started)
     await asyncio.gather(*(ws.close() for ws in clients))
     return {
         "connections": connections,
         "hold_s": hold_s,
-        "pings_sent": sum(pings),
+        "pings_by": "server" if server_pings else "devices",
+        "pings_answered": sum(pings),
         "server_rss_mib": {
             "before": round(rss_before / 1024, 1),
             "connected": round(rss_connected / 1024, 1),
@@ -197,15 +248,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--heartbeat-ms", type=int, default=25_000)
     parser.add_argument("--framing", choices=("minimal", "websockets"), default="minimal")
+    parser.add_argument("--pings", choices=("devices", "server"), default="devices")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    server_pings = args.pings == "server"
     if args.serve:
-        uvloop.run(serve(args.serve, args.framing))
+        uvloop.run(
+            serve(args.serve, args.framing, args.heartbeat_ms / 1000 if server_pings else None)
+        )
         return
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", str(HUB_CORE), sys.executable, "-m", "bench.loadgen.ws_floor",
-         f"--serve={port}", f"--framing={args.framing}"],
+         f"--serve={port}", f"--framing={args.framing}", f"--pings={args.pings}",
+         f"--heartbeat-ms={args.heartbeat_ms}"],
     )  # fmt: skip
     try:
         _wait_listening(port)
@@ -217,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.hold,
                 args.heartbeat_ms / 1000,
                 server.pid,
+                server_pings,
             )
         )
     finally:
@@ -225,8 +282,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     result["framing"] = args.framing
     print(json.dumps(result))
     print(
-        f"{args.framing} framing, {result['connections']} connections pinging every "
-        f"{args.heartbeat_ms} ms for {args.hold:g} s ({result['pings_sent']} pings): "
+        f"{args.framing} framing, {result['connections']} connections, pinged by the "
+        f"{args.pings} every {args.heartbeat_ms} ms, for {args.hold:g} s "
+        f"({result['pings_answered']} pings answered): "
         f"{result['server_kib_per_connection']} KiB per connection, "
         f"server CPU {result['server_cpu']:.2%}"
     )
