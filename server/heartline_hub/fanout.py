@@ -321,18 +321,27 @@ class Fanout:
         each second: reading them all at once (thousands of commands, their
         replies and the comparisons in one stretch) held the hub's core for
         tens of milliseconds every few seconds, which showed as bursts of
-        late deliveries under load.
+        late deliveries under load. The rooms are listed once a cycle (a room
+        that opens meanwhile starts from a fresh read of its log anyway).
         """
+        rooms: list[Room] = []
         cursor = 0
         while True:
             await asyncio.sleep(CATCH_UP_TICK_S)
-            rooms = [room for room in self.rooms if room.subscribed.done()]
+            if cursor >= len(rooms):
+                rooms = [room for room in self.rooms if room.subscribed.done()]
+                cursor = 0
             if not rooms or not self.connected.is_set():
                 continue
             share = math.ceil(len(rooms) * CATCH_UP_TICK_S / CATCH_UP_CYCLE_S)
-            cursor = cursor % len(rooms)
-            await self._check_versions(rooms[cursor : cursor + share])
+            still_open = [
+                room
+                for room in rooms[cursor : cursor + share]
+                if self._rooms.get(room.pair_id) is room
+            ]
             cursor += share
+            if still_open:
+                await self._check_versions(still_open)
 
     async def _check_versions(self, rooms: list[Room]) -> None:
         # Events forwarded while the versions are read are newer than the read.

@@ -8,8 +8,10 @@ past its capacity it answers new signals ``unavailable`` with a
 ``retry_after_ms`` (clients resend them with the same id, SPEC.md 7.5) and
 serves everything else: receipts, pings, the events it already stored.
 
-Two measures, read every ``TICK_S``; either makes the hub count as
-overloaded until ``HOLD_S`` passes without either:
+Two measures, read every ``TICK_S`` (every ``QUIET_TICK_S`` while the hub
+uses less than ``QUIET_BELOW`` of its core: an idle hub's ticks were a
+fifth of its wake-ups); either makes the hub count as overloaded until
+``HOLD_S`` passes without either:
 
 * the event loop's lag: how late the tick runs. A loop with spare time runs
   it within a millisecond or so; one stalled (a long pause, a frozen
@@ -53,6 +55,7 @@ __all__ = [
     "BUSY_LIMIT",
     "HOLD_S",
     "OPENING_AT_ONCE",
+    "QUIET_TICK_S",
     "RETRY_AFTER_MS",
     "STORM_GRACE_S",
     "TICK_S",
@@ -62,6 +65,10 @@ __all__ = [
 ]
 
 TICK_S = 0.05
+QUIET_TICK_S = 0.25
+QUIET_BELOW = 0.25
+"""Share of the core under which the hub ticks every ``QUIET_TICK_S``: a stall still
+shows whole in the next tick's lag, and the busy share needs a whole window anyway."""
 HOLD_S = 1.0
 WINDOW_S = 1.0
 BUSY_LIMIT = 0.97
@@ -97,6 +104,8 @@ class Overload:
         self._storm_until = 0.0
         self._sheds_signals = False
         self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Kept: ``asyncio.get_running_loop()`` costs a ``getpid`` system call (writer.py)."""
         self._cpu: collections.deque[tuple[float, float]] = collections.deque()
         self._opening = asyncio.Semaphore(opening_at_once)
         self._turn_s = turn_s
@@ -107,7 +116,7 @@ class Overload:
         (listener.py): the first sign of a storm, before their hellos arrive."""
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._due = loop.time() + TICK_S
         self._handle = loop.call_at(self._due, self._tick)
 
@@ -148,7 +157,8 @@ class Overload:
             turn.end()
 
     def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         now = loop.time()
         lag = max(0.0, now - self._due)
         LOOP_LAG.set(lag)
@@ -159,7 +169,8 @@ class Overload:
         if self.waiting_to_open or self.upgrades_waiting:
             self._storm_until = now + STORM_GRACE_S
         self._sheds_signals = self.overloaded and now >= self._storm_until
-        self._due = now + TICK_S
+        quiet = busy < QUIET_BELOW and not self.overloaded and now >= self._storm_until
+        self._due = now + (QUIET_TICK_S if quiet else TICK_S)
         self._handle = loop.call_at(self._due, self._tick)
 
     def _busy_share(self, now: float) -> float:

@@ -53,7 +53,7 @@ class Settings:
     invite_ttl_s: int = 86_400
     join_attempts_per_minute: int = 10
     timer_shards: int = 16
-    timer_poll_ms: int = 200
+    timer_poll_ms: int = 1000
     timer_lease_ms: int = 5_000
     refused_frames_limit: int = 20
     frame_rate: int = 50
@@ -175,7 +175,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("invite_ttl_s", "seconds an invite code stays valid", int, 1),
     Setting("join_attempts_per_minute", "wrong invite codes per client address a minute", int, 1),
     Setting("timer_shards", "sorted sets the timers are spread over", int, 1, 1024),
-    Setting("timer_poll_ms", "how often each hub looks for due timers", int, 10),
+    Setting(
+        "timer_poll_ms",
+        "longest wait between looks for due timers (a hub also looks when the next is due)",
+        int,
+        10,
+    ),
     Setting("timer_lease_ms", "how long a claimed timer is reserved for its hub", int, 100),
     Setting("refused_frames_limit", "refused frames in 10 s before a client is cut off", int, 1),
     Setting("frame_rate", "frames a second a connection may send (bursts of 4x)", int, 1),

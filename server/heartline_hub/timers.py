@@ -43,6 +43,9 @@ class Timers:
         self._node = node
         self._settings = node.settings
         self._task: asyncio.Task[None] | None = None
+        self._sooner = asyncio.Event()
+        """Set when this hub schedules a timer due before its next look."""
+        self._next_look_ms = 0
 
     def shard_of(self, pair_id: str) -> int:
         return shard_for(pair_id, self._settings.timer_shards)
@@ -50,6 +53,7 @@ class Timers:
     async def schedule(self, pair_id: str, member: str, until: int, duration_s: int) -> None:
         due = self._due(pair_id, member, until, duration_s)
         await self._node.store.schedule_timers(self.shard_of(pair_id), due)
+        self._look_by(min(due.values()))
 
     def schedule_ahead(
         self, pair_id: str, member: str, until: int, duration_s: int
@@ -57,7 +61,15 @@ class Timers:
         """Queue a space's timers ahead of its signal's append, to share its round trip;
         None where that would not keep them first (then :meth:`schedule`)."""
         due = self._due(pair_id, member, until, duration_s)
-        return self._node.store.schedule_timers_ahead(self.shard_of(pair_id), due)
+        ahead = self._node.store.schedule_timers_ahead(self.shard_of(pair_id), due)
+        if ahead is not None:
+            self._look_by(min(due.values()))
+        return ahead
+
+    def _look_by(self, due: int) -> None:
+        """A timer this hub scheduled is due at ``due``: look for it then, if not sooner."""
+        if due < self._next_look_ms:
+            self._sooner.set()
 
     def _due(self, pair_id: str, member: str, until: int, duration_s: int) -> dict[str, int]:
         lead_s = self._settings.space_ending_seconds
@@ -84,24 +96,37 @@ class Timers:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        interval = self._settings.timer_poll_ms / 1000
+        """Look for due timers when the earliest known one is due, and at least every
+        ``timer_poll_ms`` (timers another hub scheduled, leases that ran out)."""
+        longest_wait_s = self._settings.timer_poll_ms / 1000
         shards = range(self._settings.timer_shards)
         while True:
+            next_due = None
             try:
-                await self._sweep(shards)
+                next_due = await self._sweep(shards)
             except StoreUnavailable as error:
                 log.warning("timers_unavailable", error=str(error))
-            await asyncio.sleep(interval)
+            wait_s = longest_wait_s
+            if next_due is not None:
+                wait_s = min(wait_s, max(0.0, (next_due - now_ms()) / 1000))
+            self._next_look_ms = now_ms() + round(wait_s * 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sooner.wait(), wait_s)
+            self._sooner.clear()
 
-    async def _sweep(self, shards: range) -> None:
+    async def _sweep(self, shards: range) -> int | None:
         """Claim the due timers of every shard in one round trip, then fire each shard's
-        in order; shards with timers to fire fire side by side."""
+        in order; shards with timers to fire fire side by side. When the next timer
+        left is due."""
         now = now_ms()
         lease_end = now + self._settings.timer_lease_ms
-        claimed = await self._node.store.claim_timers_of(shards, now, lease_end, CLAIM_BATCH)
+        claimed, next_due = await self._node.store.claim_timers_of(
+            shards, now, lease_end, CLAIM_BATCH
+        )
         due = [(shard, timers) for shard, timers in zip(shards, claimed, strict=True) if timers]
         if due:
             await asyncio.gather(*(self._fire_all(shard, timers) for shard, timers in due))
+        return next_due
 
     async def _fire_all(self, shard: int, timers: list[str]) -> None:
         for timer in timers:

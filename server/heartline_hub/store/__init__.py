@@ -3,6 +3,7 @@
 from .records import (
     Appended,
     AppendOutcome,
+    ClaimedTimers,
     DeviceKind,
     DeviceRecord,
     Duplicate,
@@ -29,6 +30,7 @@ __all__ = [
     "AppendOutcome",
     "AppendRequest",
     "Appended",
+    "ClaimedTimers",
     "Connection",
     "DeviceKind",
     "DeviceRecord",

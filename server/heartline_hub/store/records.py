@@ -17,6 +17,7 @@ from heartline_protocol import State
 __all__ = [
     "AppendOutcome",
     "Appended",
+    "ClaimedTimers",
     "DeviceKind",
     "DeviceRecord",
     "Duplicate",
@@ -125,6 +126,15 @@ class PairSnapshot:
     marks: dict[str, int] = field(default_factory=dict)
     """Bookkeeping beside the state: ``signal:<member>`` (the member's latest
     signal) and ``ending:<member>`` (the space whose ``space_ending`` fired)."""
+
+
+class ClaimedTimers(NamedTuple):
+    """What one look at the timer shards claimed, and when to look again."""
+
+    claimed: list[list[str]]
+    """Each shard's claimed timers, in the order the shards were asked for."""
+    next_due: int | None
+    """When the earliest timer left in those shards is due (ms); None if they are empty."""
 
 
 class OnlineChange(NamedTuple):

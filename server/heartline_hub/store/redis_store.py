@@ -55,6 +55,7 @@ from .multiplex import Multiplexed, Pipelined, Script
 from .records import (
     Appended,
     AppendOutcome,
+    ClaimedTimers,
     DeviceRecord,
     Duplicate,
     Gone,
@@ -790,7 +791,7 @@ class Store:
 
     @_translating_errors
     async def claim_timers(self, shard: int, now: int, lease_end: int, limit: int) -> list[str]:
-        claimed = await self._claim_timers(
+        claimed, _ = await self._claim_timers(
             self._hot, keys=[timer_shard_key(shard)], args=[now, lease_end, limit]
         )
         return [member.decode() for member in claimed]
@@ -798,12 +799,17 @@ class Store:
     @_translating_errors
     async def claim_timers_of(
         self, shards: Sequence[int], now: int, lease_end: int, limit: int
-    ) -> list[list[str]]:
+    ) -> ClaimedTimers:
         """:meth:`claim_timers` for each shard, in one round trip (on a cluster, one per
-        primary); the claimed timers of each shard, in the order of ``shards``."""
+        primary): the claimed timers of each shard, in the order of ``shards``, and
+        when the next timer left in any of them is due."""
         calls = [([timer_shard_key(shard)], [now, lease_end, limit]) for shard in shards]
         replies = await self._claim_timers.many(self._hot, calls)
-        return [[member.decode() for member in claimed] for claimed in replies]
+        nexts = [int(next_due) for _, next_due in replies if int(next_due) >= 0]
+        return ClaimedTimers(
+            [[member.decode() for member in claimed] for claimed, _ in replies],
+            min(nexts, default=None),
+        )
 
     # Live fan-out.
 

@@ -674,9 +674,31 @@ async def test_the_due_timers_of_several_shards_are_claimed_together(
         await store.schedule_timers(shards[0], {"p_x|m_A|1|ended": t0 - 1})
         await store.schedule_timers(shards[2], {"p_y|m_B|2|ended": t0 - 1})
         await server.script_flush()
-        claimed = await store.claim_timers_of(shards, t0, t0 + 5_000, 10)
+        claimed, _ = await store.claim_timers_of(shards, t0, t0 + 5_000, 10)
         assert claimed == [["p_x|m_A|1|ended"], [], ["p_y|m_B|2|ended"], []], "even after a flush"
-        assert await store.claim_timers_of(shards, t0, t0 + 5_000, 10) == [[], [], [], []]
+        again = await store.claim_timers_of(shards, t0, t0 + 5_000, 10)
+        assert again.claimed == [[], [], [], []]
+    finally:
+        await server.delete(*(timer_shard_key(shard) for shard in shards))
+
+
+async def test_a_claim_tells_when_the_next_timer_left_in_its_shards_is_due(
+    store: Store, server: redis.Redis | redis.RedisCluster
+) -> None:
+    """A hub sleeps until then: the earliest due or lease end left, None for empty shards."""
+    shards = [100_000 + secrets.randbelow(1_000_000) for _ in range(3)]
+    t0 = now_ms()
+    try:
+        assert await store.claim_timers_of(shards, t0, t0 + 5_000, 10) == ([[], [], []], None)
+        await store.schedule_timers(shards[0], {"p_x|m_A|1|ended": t0 + 60_000})
+        await store.schedule_timers(shards[1], {"p_y|m_B|2|ended": t0 - 1})
+        await store.schedule_timers(shards[2], {"p_z|m_A|3|ended": t0 + 90_000})
+
+        claimed, next_due = await store.claim_timers_of(shards, t0, t0 + 5_000, 10)
+        assert claimed == [[], ["p_y|m_B|2|ended"], []]
+        assert next_due == t0 + 5_000, "the claimed timer's lease ends first"
+        await store.cancel_timers(shards[1], "p_y|m_B|2|ended")
+        assert (await store.claim_timers_of(shards, t0, t0 + 5_000, 10)).next_due == t0 + 60_000
     finally:
         await server.delete(*(timer_shard_key(shard) for shard in shards))
 

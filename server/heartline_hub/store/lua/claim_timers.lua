@@ -9,10 +9,15 @@
 -- KEYS[1] timer shard zset
 -- ARGV[1] now, ms   ARGV[2] lease end, ms   ARGV[3] at most this many
 --
--- Returns the claimed members.
+-- Returns {claimed members, when the shard's next timer is due (ms), or -1
+-- for an empty shard}: a hub sleeps until then rather than polling.
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, member in ipairs(due) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
 end
-return due
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] == nil then
+  return {due, -1}
+end
+return {due, tonumber(first[2])}
