@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from heartline_hub.heartbeat import NEVER, Heartbeat
+from heartline_hub.heartbeat import NEVER, PINGS_AT_ONCE, Heartbeat
 from heartline_protocol import CloseCode, Ping, Pong, decode_from_hub
 from tests.support.abuse import still_open
 from tests.support.couples import pair_up
@@ -106,6 +106,19 @@ def test_the_pings_of_many_devices_leave_evenly_a_tick_at_a_time() -> None:
 
     assert set(per_tick) == {384, 385}, "10,000 devices over 26 phases"
     assert sum(len(session.pings) for session in sessions) == 3 * 10_000
+
+
+def test_a_big_tick_pings_a_part_at_a_time_so_the_loop_can_turn_between() -> None:
+    """50,000 idle devices make about 1,900 pings a tick: written all at once, they
+    would hold back a signal arriving meanwhile."""
+    heartbeat = Heartbeat(INTERVAL_S)
+    sessions = [Quiet(opened_at=0.0) for _ in range(26 * 300)]
+    for session in sessions:
+        heartbeat.join(session)
+
+    parts = list(heartbeat._tick_in_parts(0, 1.0))
+
+    assert parts == [PINGS_AT_ONCE, PINGS_AT_ONCE, 300 - 2 * PINGS_AT_ONCE]
 
 
 def test_a_device_heard_from_is_pinged_only_once_after_it_connects() -> None:
