@@ -14,8 +14,9 @@ leave in one turn of the event loop and their pongs come back together, so
 10,000 idle connections wake the hub about once a second instead of 400
 times (waking up was most of an idle hub's work, BENCHMARKS.md). A device
 needs no timer of its own: a phone, a watch or a background tab whose timers
-the system throttles stays connected by answering. A device that pings on
-its own, or is busy, is heard from and seldom pinged.
+the system throttles stays connected by answering. A busy device (one that
+sent anything in the last half interval) is not pinged; one that pings
+every interval on its own is pinged about every other interval.
 """
 
 from __future__ import annotations
