@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
 from typing import Protocol
 
 from heartline_protocol import CloseCode, Ping, encode
@@ -41,10 +40,13 @@ the 25 s default interval."""
 PING_AFTER = 0.5
 """Intervals of quiet (nothing heard, no ping sent) before a session is pinged:
 a device that answers is then pinged once an interval."""
-PINGS_AT_ONCE = 128
-"""Pings written in one turn of the event loop: a tick with more (50,000 idle
-connections make about 1,900 a tick) lets the loop turn between parts, so that a
-signal arriving meanwhile waits for one part at most (about a millisecond)."""
+PINGS_AT_ONCE = 512
+"""Pings written in one turn of the event loop. A tick with more (50,000 idle
+connections make about 1,900 a tick) lets the loop turn between parts, so that
+a signal arriving meanwhile waits for one part at most (a few milliseconds).
+With parts of 128, 10,000 idle connections measured 2.92, 2.40, 2.36% of the
+core against 2.37, 2.33, 2.04% in one part (interleaved: within this
+machine's noise, but never lower), so 10,000 connections stay one part."""
 DEAD_AFTER = 2.0
 """Intervals of silence before a session is ended (SPEC.md 7.7)."""
 NEVER = -math.inf
@@ -98,25 +100,31 @@ class Heartbeat:
         while True:
             due += self.tick_s
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            for _ in self._tick_in_parts(phase, time.monotonic()):
-                await asyncio.sleep(0)
+            now = time.monotonic()
+            frame, parts = self._begin_tick(phase, now)
+            for index, part in enumerate(parts):
+                if index:
+                    await asyncio.sleep(0)
+                self._ping_quiet(part, now, frame)
             phase = (phase + 1) % len(self._phases)
 
     def tick(self, phase: int, now: float) -> int:
         """Ping the quiet sessions of ``phase``, end the silent ones of it and of the phase
         half an interval away; how many were pinged."""
-        return sum(self._tick_in_parts(phase, now))
+        frame, parts = self._begin_tick(phase, now)
+        return sum(self._ping_quiet(part, now, frame) for part in parts)
 
-    def _tick_in_parts(self, phase: int, now: float) -> Iterator[int]:
-        """A tick's work, ``PINGS_AT_ONCE`` sessions at a time: how many each part pinged."""
+    def _begin_tick(self, phase: int, now: float) -> tuple[bytes, list[tuple[Beating, ...]]]:
+        """End the silent sessions of the phase opposite ``phase``; the tick's ping, and
+        the sessions of ``phase`` in parts of at most ``PINGS_AT_ONCE``."""
         opposite = (phase + len(self._phases) // 2) % len(self._phases)
         self._end_silent(self._phases[opposite], now)
         sessions = tuple(self._phases[phase])
-        frame = encode(Ping(t=now_ms()))
-        for start in range(0, len(sessions), PINGS_AT_ONCE):
-            pinged = self._ping_quiet(sessions[start : start + PINGS_AT_ONCE], now, frame)
-            HEARTBEAT_PINGS.inc(pinged)
-            yield pinged
+        parts = [
+            sessions[start : start + PINGS_AT_ONCE]
+            for start in range(0, len(sessions), PINGS_AT_ONCE)
+        ]
+        return encode(Ping(t=now_ms())), parts
 
     def _end_silent(self, sessions: set[Beating], now: float) -> None:
         silent_since = now - DEAD_AFTER * self.interval_s
@@ -125,6 +133,7 @@ class Heartbeat:
                 session.end(CloseCode.HEARTBEAT_TIMEOUT, "no frame for two heartbeats")
 
     def _ping_quiet(self, sessions: tuple[Beating, ...], now: float, frame: bytes) -> int:
+        """Ping the quiet ones of ``sessions`` and end the silent ones; how many were pinged."""
         silent_since = now - DEAD_AFTER * self.interval_s
         quiet_since = now - PING_AFTER * self.interval_s
         pinged = 0
@@ -135,4 +144,6 @@ class Heartbeat:
             elif session.pinged_at == NEVER or max(heard, session.pinged_at) <= quiet_since:
                 session.ping(frame, now)
                 pinged += 1
+        if pinged:
+            HEARTBEAT_PINGS.inc(pinged)
         return pinged
