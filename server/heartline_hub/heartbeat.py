@@ -10,10 +10,10 @@ intervals. Sessions join the phase with the fewest, so the pings of 10,000
 idle devices leave evenly, about 385 a tick (26 phases at the default 25 s).
 
 Why the hub pings rather than waiting for each device's ping: a phase's pings
-leave in one turn of the event loop and their pongs come back together, so
-10,000 idle connections wake the hub about once a second instead of 400
-times (waking up was most of an idle hub's work, BENCHMARKS.md). A device
-needs no timer of its own: a phone, a watch or a background tab whose timers
+leave together in one turn of the event loop, where each device's ping woke
+the hub to read it and write a pong. The pongs still come back one by one,
+but an idle hub's CPU halved (BENCHMARKS.md, tenth slice). A device needs
+no timer of its own: a phone, a watch or a background tab whose timers
 the system throttles stays connected by answering. A busy device (one that
 sent anything in the last half interval) is not pinged; one that pings
 every interval on its own is pinged about every other interval.
@@ -35,7 +35,7 @@ from .tasks import cancel_and_wait
 __all__ = ["NEVER", "PINGS_AT_ONCE", "Beating", "Heartbeat"]
 
 LONGEST_TICK_S = 1.0
-"""Longer ticks gather more pongs into each wake-up; a second is small against
+"""Longer ticks write more pings a wake-up; a second is small against
 the 25 s default interval."""
 PING_AFTER = 0.5
 """Intervals of quiet (nothing heard, no ping sent) before a session is pinged:
