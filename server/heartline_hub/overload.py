@@ -9,8 +9,8 @@ past its capacity it answers new signals ``unavailable`` with a
 serves everything else: receipts, pings, the events it already stored.
 
 Two measures, read every ``TICK_S`` (every ``QUIET_TICK_S`` while the hub
-uses less than ``QUIET_BELOW`` of its core: an idle hub's ticks were a
-fifth of its wake-ups); either makes the hub count as overloaded until
+uses less than ``QUIET_BELOW`` of its core: 20 ticks a second were more
+than half of an idle hub's wake-ups); either makes the hub count as overloaded until
 ``HOLD_S`` passes without either:
 
 * the event loop's lag: how late the tick runs. A loop with spare time runs

@@ -164,7 +164,7 @@ class Session:
                 self._interrupted = reading.cancel()
 
     def ping(self, frame: bytes, now: float) -> None:
-        """The heartbeat's ``ping`` (one encoded frame for every session of its visit)."""
+        """The heartbeat's ``ping`` (one encoded frame for every session of its tick)."""
         self.pinged_at = now
         self._writer.put_alone(frame)
 
