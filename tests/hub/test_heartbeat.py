@@ -180,7 +180,7 @@ def test_a_short_interval_still_checks_twice_an_interval() -> None:
 async def test_a_device_that_only_answers_the_hubs_pings_stays_connected(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
-    hub = start_hub(heartbeat_ms="300", join_attempts_per_minute="1000")
+    hub = start_hub(heartbeat_ms="300")
     couple = await pair_up(http, hub.url)
     answering = await Device.connect(http, hub.ws_url, couple.a.token)
     mute = await Device.connect(http, hub.ws_url, couple.b.token)
@@ -213,7 +213,7 @@ async def test_a_device_that_only_answers_the_hubs_pings_stays_connected(
 async def test_a_device_that_pings_on_its_own_is_pinged_at_most_once(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
-    hub = start_hub(heartbeat_ms="300", join_attempts_per_minute="1000")
+    hub = start_hub(heartbeat_ms="300")
     couple = await pair_up(http, hub.url)
     device = await Device.connect(http, hub.ws_url, couple.a.token)
     for marker in range(30):

@@ -22,6 +22,14 @@ from tests.support.hubs import HubProcess
 RARELY = {"timer_poll_ms": "30000"}
 
 
+async def space_of(device: Device, seconds: int) -> int:
+    """Take a space of ``seconds``; when it ends."""
+    space = await device.signal(NeedSpace(duration=seconds))
+    assert isinstance(space.body, NeedSpace)
+    assert space.body.until is not None
+    return space.body.until
+
+
 async def test_a_space_scheduled_on_a_hub_that_rarely_looks_ends_on_time(
     http: aiohttp.ClientSession, start_hub: Callable[..., HubProcess]
 ) -> None:
@@ -29,12 +37,10 @@ async def test_a_space_scheduled_on_a_hub_that_rarely_looks_ends_on_time(
     couple = await pair_up(http, hub.url)
     a_phone = await Device.connect(http, hub.ws_url, couple.a.token)
 
-    space = await a_phone.signal(NeedSpace(duration=2))
-    assert isinstance(space.body, NeedSpace)
-    assert space.body.until is not None
+    until = await space_of(a_phone, 2)
 
     ended = await a_phone.next_event("space_ended", timeout=5)
-    assert 0 <= ended.at - space.body.until < 1000
+    assert 0 <= ended.at - until < 1000
     await a_phone.close()
 
 
@@ -46,9 +52,7 @@ async def test_a_space_ends_on_time_on_a_hub_that_learned_of_it_from_a_claim(
     storing = start_hub(**RARELY)
     couple = await pair_up(http, storing.url)
     a_phone = await Device.connect(http, storing.ws_url, couple.a.token)
-    space = await a_phone.signal(NeedSpace(duration=4))
-    assert isinstance(space.body, NeedSpace)
-    assert space.body.until is not None
+    until = await space_of(a_phone, 4)
     await a_phone.close()
     storing.stop()
     firing = start_hub(**RARELY)
@@ -56,5 +60,5 @@ async def test_a_space_ends_on_time_on_a_hub_that_learned_of_it_from_a_claim(
     b_phone = await Device.connect(http, firing.ws_url, couple.b.token)
     ended = await b_phone.next_event("space_ended", timeout=8)
     assert ended.member == couple.a.member
-    assert 0 <= ended.at - space.body.until < 1000
+    assert 0 <= ended.at - until < 1000
     await b_phone.close()
