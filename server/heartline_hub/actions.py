@@ -9,7 +9,8 @@ event stored the first time (``Idempotent-Replayed: true``) while nothing
 new is stored; the same key with a different signal is ``409 conflict``.
 
 The signal is checked by the protocol's own decoder (the same limits and
-error codes as on the WebSocket) and stored by signalling.py, exactly as a
+error codes as on the WebSocket; fields the kind does not know are ignored,
+whatever JSON put in them) and stored by signalling.py, exactly as a
 session stores one. A ``read``-scoped token gets ``403 forbidden``. Each
 device may send ``--signal-rate`` signals a second (``--signal-burst`` at
 once) this way, counted on this hub. The answer is ``201`` with
@@ -19,12 +20,13 @@ once) this way, counted on this hub. The answer is ``201`` with
 from __future__ import annotations
 
 import collections
+import dataclasses
 from typing import Any
 
 import msgpack
 from aiohttp import web
 
-from heartline_protocol import MAX_INT, ErrorCode, Signal, decode_from_client
+from heartline_protocol import MAX_INT, SIGNAL_KINDS, ErrorCode, Signal, decode_from_client
 
 from .http_api import ApiError, identity_of, json_body, json_errors
 from .node import Node
@@ -83,14 +85,31 @@ def _signal_of(body: dict[str, Any], key: str | None, node: Node) -> Signal:
                 ErrorCode.INVALID_FIELD,
                 f"{reserved}: not part of the body (the {IDEMPOTENCY_KEY} header is the id)",
             )
-    fields = {name: _integral(value) for name, value in body.items()}
+    fields = {name: _integral(value) for name, value in _known_fields(body).items()}
     try:
         packed = msgpack.packb({"type": "signal", "id": key, **fields}, use_bin_type=True)
+    except UnicodeEncodeError:
+        raise ApiError(ErrorCode.BAD_FRAME, "the body holds text that is not Unicode") from None
     except (OverflowError, ValueError, TypeError):
         raise ApiError(ErrorCode.BAD_FRAME, "the body holds a number out of range") from None
     frame = decode_from_client(packed, node.limits)
     assert isinstance(frame, Signal)
     return frame
+
+
+def _known_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields the signal's kind knows.
+
+    The rest are ignored, as on the WebSocket (SPEC.md 3.3), and never
+    encoded: JSON can carry what msgpack cannot (integers past 64 bits,
+    lone surrogates), and that must not fail a signal whose own fields are good.
+    """
+    kind = body.get("kind")
+    body_class = SIGNAL_KINDS.get(kind) if isinstance(kind, str) else None
+    known = {"kind"}
+    if body_class is not None:
+        known.update(field.name for field in dataclasses.fields(body_class))
+    return {name: value for name, value in body.items() if name in known}
 
 
 def _integral(value: Any) -> Any:

@@ -100,11 +100,32 @@ async def test_bad_actions_get_clear_errors_and_store_nothing(
         ({"kind": "check_in"}, "", 400, "invalid_field"),
         ({"kind": "check_in", "note": 10**30}, "k-8", 400, "bad_frame"),
         ({"kind": "need_space", "duration": 1800.5}, "k-9", 400, "invalid_field"),
+        ({"kind": "check_in", "note": "\ud800"}, "k-10", 400, "bad_frame"),
     ]
     for body, key, status, code in cases:
         answer = await quick_action(http, shared_hub, token, body, key=key)
         assert (answer[0], answer[1].get("error", {}).get("code")) == (status, code), answer
     assert await _version(http, shared_hub, token) == before
+
+
+async def test_fields_the_kind_does_not_know_are_ignored_whatever_they_hold(
+    http: aiohttp.ClientSession, shared_hub: HubProcess
+) -> None:
+    """JSON holds what msgpack cannot: a newer watch's extra field must not cost its signal."""
+    couple = await pair_up(http, shared_hub.url)
+    body = {
+        "kind": "check_in",
+        "note": "thinking of you",
+        "mood": -(10**40),
+        "duration": 10**30,
+        "\ud800": ["\udfff", {"deep": [2**64, False]}],
+    }
+
+    status, answer, _ = await quick_action(http, shared_hub, couple.a.token, body, key="k-x")
+
+    assert status == 201, answer
+    assert answer["event"]["note"] == "thinking of you"
+    assert {"mood", "duration", "\ud800"}.isdisjoint(answer["event"])
 
 
 async def test_a_device_past_its_signal_budget_is_told_when_to_come_back(
