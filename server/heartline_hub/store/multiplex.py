@@ -334,6 +334,8 @@ class Multiplexed:
         outbox, self._outbox = self._outbox, []
         if self._transport is not None and outbox:
             self._transport.write(b"".join(outbox))
+            if self._watchdog is None and self._pending:
+                self._start_watchdog()
 
     # Connecting.
 
@@ -360,7 +362,6 @@ class Multiplexed:
         except OSError as error:
             raise redis_errors.ConnectionError(f"cannot connect to Redis: {error}") from None
         self._transport = transport
-        self._start_watchdog()
         try:
             await self._introduce()
         except redis_errors.ResponseError as error:
@@ -389,6 +390,10 @@ class Multiplexed:
             await self._send(("SELECT", endpoint.db))
 
     # Noticing a server that stopped answering.
+    #
+    # The watchdog looks every WATCHDOG_INTERVAL_S while replies are awaited
+    # and rests once none are (the next flush wakes it): an idle hub's
+    # connections would otherwise wake its loop four times a second each.
 
     def _start_watchdog(self) -> None:
         self._watchdog = asyncio.get_running_loop().call_later(WATCHDOG_INTERVAL_S, self._watch)
@@ -399,7 +404,10 @@ class Multiplexed:
             self._watchdog = None
 
     def _watch(self) -> None:
-        if self._pending and time.monotonic() - self._pending[0][1] > self._timeout_s:
+        if not self._pending:
+            self._watchdog = None
+            return
+        if time.monotonic() - self._pending[0][1] > self._timeout_s:
             self.abort(redis_errors.TimeoutError(f"no reply from Redis in {self._timeout_s} s"))
             return
         self._start_watchdog()

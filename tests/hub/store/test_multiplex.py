@@ -159,6 +159,7 @@ async def test_a_server_that_stops_answering_fails_commands_after_the_timeout(
     connection = Multiplexed(own_valkey.connection_url, timeout_s=0.5, connect_timeout_s=2.0)
     try:
         assert await connection.execute("PING") is not None
+        await asyncio.sleep(0.6)  # nothing awaited: the watchdog rests until the next command
         await admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
         started = time.monotonic()
 
