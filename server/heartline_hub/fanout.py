@@ -34,6 +34,7 @@ import structlog
 
 from heartline_protocol import CloseCode, ErrorCode, ProtocolError
 
+from .beat import sleep_to_beat, until_beat
 from .clock import now_ms
 from .journal import Journal
 from .metrics import DELIVERY_LATENCY
@@ -48,6 +49,8 @@ HEAL_BATCH = 500
 CATCH_UP_CYCLE_S = 30.0
 """How often each room's version is read, to heal a lost last event of a quiet pair."""
 CATCH_UP_TICK_S = 1.0
+QUIET_SUBSCRIPTION_S = 1.0
+"""After this long without a message the subscription is pinged, to notice a dead link."""
 RECONNECT_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -242,8 +245,10 @@ class Fanout:
 
     async def _pump(self) -> None:
         assert self._subscription is not None
+        loop = asyncio.get_running_loop()
         while True:
-            message = await self._subscription.next_message(timeout=1.0)
+            quiet_s = until_beat(QUIET_SUBSCRIPTION_S, loop.time())
+            message = await self._subscription.next_message(timeout=quiet_s)
             if message is None:
                 continue
             kind, pair_id, payload = message
@@ -327,7 +332,7 @@ class Fanout:
         rooms: list[Room] = []
         cursor = 0
         while True:
-            await asyncio.sleep(CATCH_UP_TICK_S)
+            await sleep_to_beat(CATCH_UP_TICK_S)
             if cursor >= len(rooms):
                 rooms = [room for room in self.rooms if room.subscribed.done()]
                 cursor = 0

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from heartline_protocol import CloseCode, Ping, encode
 
+from .beat import on_beat
 from .clock import now_ms
 from .metrics import HEARTBEAT_PINGS
 from .tasks import cancel_and_wait
@@ -95,11 +96,12 @@ class Heartbeat:
 
     async def _tick_forever(self) -> None:
         """Tick through the phases; a late tick does not shift the next ones."""
-        due = time.monotonic()
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         phase = 0
         while True:
             due += self.tick_s
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, on_beat(due) - loop.time()))
             now = time.monotonic()
             frame, parts = self._begin_tick(phase, now)
             for index, part in enumerate(parts):

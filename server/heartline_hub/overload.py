@@ -49,6 +49,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+from .beat import on_beat
 from .metrics import LOOP_LAG, SHED, WAITING_TO_OPEN
 
 __all__ = [
@@ -170,7 +171,7 @@ class Overload:
             self._storm_until = now + STORM_GRACE_S
         self._sheds_signals = self.overloaded and now >= self._storm_until
         quiet = busy < QUIET_BELOW and not self.overloaded and now >= self._storm_until
-        self._due = now + (QUIET_TICK_S if quiet else TICK_S)
+        self._due = on_beat(now + QUIET_TICK_S) if quiet else now + TICK_S
         self._handle = loop.call_at(self._due, self._tick)
 
     def _busy_share(self, now: float) -> float:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from . import decisions
+from .beat import sleep_to_beat
 from .clock import now_ms
 from .journal import MAX_ATTEMPTS, PairGone
 from .store import Connection, OnlineChange, PairSnapshot, StoreUnavailable, TokenRecord
@@ -136,7 +137,7 @@ class Keeper:
                     await self._sweep(hub)
             except StoreUnavailable as error:
                 log.warning("presence_keeper_unavailable", error=str(error))
-            await asyncio.sleep(ALIVE_EVERY_S)
+            await sleep_to_beat(ALIVE_EVERY_S)
 
     async def _renew(self) -> None:
         store, hub_id = self._node.store, self._node.hub_id

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from . import decisions
+from .beat import until_beat
 from .clock import now_ms
 from .journal import Decide, PairGone
 from .store import StoreUnavailable, TimersAhead
@@ -106,7 +107,7 @@ class Timers:
                 next_due = await self._sweep(shards)
             except StoreUnavailable as error:
                 log.warning("timers_unavailable", error=str(error))
-            wait_s = longest_wait_s
+            wait_s = until_beat(longest_wait_s, asyncio.get_running_loop().time())
             if next_due is not None:
                 wait_s = min(wait_s, max(0.0, (next_due - now_ms()) / 1000))
             self._next_look_ms = now_ms() + round(wait_s * 1000)

@@ -54,6 +54,7 @@ from heartline_protocol import ErrorCode, Event, decode_from_hub
 
 from . import decisions
 from .auth import new_id
+from .beat import sleep_to_beat
 from .clock import now_ms
 from .http_api import ApiError, identity_of, json_body, json_errors
 from .journal import PairGone
@@ -196,7 +197,7 @@ class Webhooks:
                 await self._start_deliveries()
             except StoreUnavailable as error:
                 log.warning("webhooks_unavailable", error=str(error))
-            await asyncio.sleep(interval)
+            await sleep_to_beat(interval)
 
     async def _start_deliveries(self) -> None:
         """A task for each webhook behind its pair's log that no hub is delivering to.

@@ -1,0 +1,51 @@
+"""The beat the hub's periodic chores share (beat.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from heartline_hub.beat import BEAT_S, on_beat, sleep_to_beat, until_beat
+
+
+@pytest.mark.parametrize(
+    ("when", "beat"), [(0.0, 0.0), (10.1, 10.0), (10.13, 10.25), (10.374, 10.25), (10.376, 10.5)]
+)
+def test_a_time_falls_on_the_nearest_beat(when: float, beat: float) -> None:
+    assert on_beat(when) == beat
+
+
+def test_a_chore_keeps_its_period_on_average_and_each_wait_strays_at_most_half_a_beat() -> None:
+    now, waits = 1000.037, []
+    for _ in range(400):
+        wait = until_beat(1.0, now)
+        waits.append(wait)
+        now += wait + 0.013  # the chore's own work, before it sleeps again
+    assert all(1.0 - BEAT_S / 2 <= wait <= 1.0 + BEAT_S / 2 for wait in waits)
+    assert sum(waits) / len(waits) == pytest.approx(1.0 - 0.013, abs=0.01)
+
+
+def test_a_period_shorter_than_a_beat_is_kept_as_it_is() -> None:
+    assert until_beat(0.05, 1000.037) == 0.05
+
+
+def test_a_wait_never_goes_back_in_time() -> None:
+    assert until_beat(BEAT_S, 1000.0 + BEAT_S * 0.49) > 0
+    assert until_beat(0.3, 1000.1249) >= 0
+
+
+async def test_chores_with_different_periods_started_apart_wake_on_the_same_beats() -> None:
+    loop = asyncio.get_running_loop()
+    woken: list[float] = []
+
+    async def chore(period_s: float, start_after_s: float) -> None:
+        await asyncio.sleep(start_after_s)
+        for _ in range(2):
+            await sleep_to_beat(period_s)
+            woken.append(loop.time())
+
+    await asyncio.gather(chore(0.5, 0.0), chore(0.75, 0.07), chore(1.0, 0.11))
+
+    assert len(woken) == 6
+    assert all(abs(when - on_beat(when)) < 0.01 for when in woken), woken
