@@ -10,14 +10,16 @@ commands leave in one write and come back together.
 
 A chore keeps its average period: it wakes on the beat nearest the end of
 its period, so a given wait is up to ``BEAT_S / 2`` shorter or longer.
-Periods shorter than a beat are slept as they are.
+Periods shorter than a beat are slept as they are. The overload check, which
+must see a stall however the beats fall, ticks on every beat (``next_beat``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 
-__all__ = ["BEAT_S", "on_beat", "sleep_to_beat", "until_beat"]
+__all__ = ["BEAT_S", "next_beat", "on_beat", "sleep_to_beat", "until_beat"]
 
 BEAT_S = 0.25
 """A power of two: every beat is an exact float, the same in every chore."""
@@ -26,6 +28,11 @@ BEAT_S = 0.25
 def on_beat(when: float) -> float:
     """The beat nearest ``when`` (a time on the loop's clock)."""
     return round(when / BEAT_S) * BEAT_S
+
+
+def next_beat(now: float) -> float:
+    """The first beat after ``now``: for a chore that must come at least once a beat."""
+    return (math.floor(now / BEAT_S) + 1) * BEAT_S
 
 
 def until_beat(period_s: float, now: float) -> float:

@@ -49,7 +49,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 
-from .beat import on_beat
+from .beat import BEAT_S, next_beat
 from .metrics import LOOP_LAG, SHED, WAITING_TO_OPEN
 
 __all__ = [
@@ -66,10 +66,11 @@ __all__ = [
 ]
 
 TICK_S = 0.05
-QUIET_TICK_S = 0.25
+QUIET_TICK_S = BEAT_S
 QUIET_BELOW = 0.25
-"""Share of the core under which the hub ticks every ``QUIET_TICK_S``: a stall still
-shows whole in the next tick's lag, and the busy share needs a whole window anyway."""
+"""Share of the core under which the hub ticks on every beat of beat.py, with the other
+chores (``QUIET_TICK_S`` apart): a stall longer than ``QUIET_TICK_S`` plus the lag limit
+still shows in the next tick's lag, and the busy share needs a whole window anyway."""
 HOLD_S = 1.0
 WINDOW_S = 1.0
 BUSY_LIMIT = 0.97
@@ -171,7 +172,7 @@ class Overload:
             self._storm_until = now + STORM_GRACE_S
         self._sheds_signals = self.overloaded and now >= self._storm_until
         quiet = busy < QUIET_BELOW and not self.overloaded and now >= self._storm_until
-        self._due = on_beat(now + QUIET_TICK_S) if quiet else now + TICK_S
+        self._due = next_beat(now) if quiet else now + TICK_S
         self._handle = loop.call_at(self._due, self._tick)
 
     def _busy_share(self, now: float) -> float:

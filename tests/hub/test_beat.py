@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from heartline_hub.beat import BEAT_S, on_beat, sleep_to_beat, until_beat
+from heartline_hub.beat import BEAT_S, next_beat, on_beat, sleep_to_beat, until_beat
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,11 @@ def test_a_chore_keeps_its_period_on_average_and_each_wait_strays_at_most_half_a
         now += wait + 0.013  # the chore's own work, before it sleeps again
     assert all(1.0 - BEAT_S / 2 <= wait <= 1.0 + BEAT_S / 2 for wait in waits)
     assert sum(waits) / len(waits) == pytest.approx(1.0 - 0.013, abs=0.01)
+
+
+@pytest.mark.parametrize(("now", "beat"), [(10.0, 10.25), (10.01, 10.25), (10.2499, 10.25)])
+def test_the_next_beat_is_after_now_and_at_most_a_beat_away(now: float, beat: float) -> None:
+    assert next_beat(now) == beat
 
 
 def test_a_period_shorter_than_a_beat_is_kept_as_it_is() -> None:
