@@ -38,6 +38,12 @@ __all__ = ["IDEMPOTENCY_KEY", "MAX_DEVICES_LIMITED", "add_routes"]
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_DEVICES_LIMITED = 10_000
 """Devices whose signal budget this hub keeps; the least recently seen is forgotten first."""
+_KIND_ONLY = frozenset({"kind"})
+_FIELDS_OF_KIND = {
+    kind: _KIND_ONLY | {field.name for field in dataclasses.fields(body)}
+    for kind, body in SIGNAL_KINDS.items()
+}
+"""The body fields each signal kind knows (``kind`` alone for a kind it does not)."""
 
 
 def add_routes(app: web.Application, node: Node) -> None:
@@ -105,10 +111,7 @@ def _known_fields(body: dict[str, Any]) -> dict[str, Any]:
     lone surrogates), and that must not fail a signal whose own fields are good.
     """
     kind = body.get("kind")
-    body_class = SIGNAL_KINDS.get(kind) if isinstance(kind, str) else None
-    known = {"kind"}
-    if body_class is not None:
-        known.update(field.name for field in dataclasses.fields(body_class))
+    known = _FIELDS_OF_KIND.get(kind, _KIND_ONLY) if isinstance(kind, str) else _KIND_ONLY
     return {name: value for name, value in body.items() if name in known}
 
 

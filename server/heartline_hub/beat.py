@@ -36,11 +36,11 @@ def next_beat(now: float) -> float:
 
 
 def until_beat(period_s: float, now: float) -> float:
-    """Seconds from ``now`` to the beat nearest ``now + period_s`` (never negative);
-    ``period_s`` itself when it is shorter than a beat."""
+    """Seconds from ``now`` to the beat nearest ``now + period_s`` (so at least half a
+    beat); ``period_s`` itself when it is shorter than a beat."""
     if period_s < BEAT_S:
         return period_s
-    return max(0.0, on_beat(now + period_s) - now)
+    return on_beat(now + period_s) - now
 
 
 async def sleep_to_beat(period_s: float) -> None:

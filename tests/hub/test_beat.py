@@ -35,9 +35,9 @@ def test_a_period_shorter_than_a_beat_is_kept_as_it_is() -> None:
     assert until_beat(0.05, 1000.037) == 0.05
 
 
-def test_a_wait_never_goes_back_in_time() -> None:
-    assert until_beat(BEAT_S, 1000.0 + BEAT_S * 0.49) > 0
-    assert until_beat(0.3, 1000.1249) >= 0
+@pytest.mark.parametrize("now", [1000.0, 1000.1249, 1000.1251, 1000.2499])
+def test_a_wait_of_one_beat_is_at_least_half_a_beat(now: float) -> None:
+    assert until_beat(BEAT_S, now) >= BEAT_S / 2
 
 
 async def test_chores_with_different_periods_started_apart_wake_on_the_same_beats() -> None:
