@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 
 import heartline
 from heartline_protocol import CheckIn, Event
@@ -67,6 +69,30 @@ async def test_a_hung_hub_is_noticed_within_two_heartbeats(
         assert noticed < 2 * 0.4 + 0.5
         await _until(lambda: a.connected, 15)
         assert (await a.check_in()).kind == "check_in"
+
+
+async def test_a_hub_quiet_for_over_a_heartbeat_is_pinged_and_kept_when_it_answers(
+    http: aiohttp.ClientSession,
+    start_hub: Callable[..., HubProcess],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SPEC.md 7.7: after 1.25 quiet intervals the client pings once on its own; a hub
+    that answers before two intervals have passed keeps its connection."""
+    hub = start_hub(heartbeat_ms="1000")
+    couple = await pair_up(http, hub.url)
+    async with heartline.connect(hub.ws_url, couple.a.token, QUICK) as a:
+        version = (await a.check_in()).seq
+        caplog.set_level(logging.DEBUG, logger="heartline")
+        hub.pause()
+        try:
+            await asyncio.sleep(1.6)
+        finally:
+            hub.resume()
+        pinged = [r.getMessage() for r in caplog.records if "pinging the hub" in r.getMessage()]
+        assert len(pinged) == 1, caplog.text
+        await asyncio.sleep(0.8)
+        assert a.connected
+        assert (await a.check_in()).seq == version + 1, "no reconnect: no presence events"
 
 
 async def test_an_idle_client_stays_connected_by_answering_the_hubs_pings(

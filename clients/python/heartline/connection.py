@@ -259,6 +259,7 @@ class Connection:
                 ws.transport.abort()
                 return
             if silence >= 1.25 * interval and pinged_at < self._last_heard:
+                log.debug("heartline: nothing heard for %.1f s, pinging the hub", silence)
                 pinged_at = now
                 with contextlib.suppress(ConnectionClosed):
                     await ws.send(encode(Ping(t=int(_local_ms()))))
