@@ -13,6 +13,13 @@ The bytes are kept by pair, not in one cache of parts shared by every pair:
 a shared cache of 4,096 parts (two generations) was too small for 1,000
 pairs of about thirteen parts each signalling in turn, so most parts were
 packed again at every append (BENCHMARKS.md, ninth slice).
+
+A pair's kept bytes are found by each part's ``id()``, and the entry holds the
+state they were packed from, which holds the parts: no other object can take
+their ids while the entry lives. Holding the state rather than a (part, bytes)
+pair for each part adds no object to the garbage collector's young generation
+for each new part: 1,000 fresh pairs filling their bids left some 13,000 such
+tuples for one young pass to walk (BENCHMARKS.md, twelfth slice).
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ _STATE_MAP = b"\x83"
 """A fixmap of the three keys, as ``msgpack.packb(state.to_map())`` writes it."""
 
 Part = MemberState | Bid
-Kept = dict[int, tuple[Part, bytes]]
-"""A pair's parts' bytes by the part's ``id()``; the entry holds the part, so the id
-cannot be reused by another object while the entry lives."""
+Packed = dict[int, bytes]
+"""Each part's bytes by the part's ``id()``."""
+Kept = tuple[State | None, Packed]
+"""The state a pair's parts were packed from (it keeps them, and so their ids), and their
+bytes."""
 
-_NONE_KEPT: Kept = {}
+_NONE_KEPT: Kept = (None, {})
 
 
 class StatePacker:
@@ -51,11 +60,12 @@ class StatePacker:
         self._headers = msgpack.Packer()
 
     def pack(self, pair_id: str, state: State) -> bytes:
-        last = self._by_pair.pop(pair_id, _NONE_KEPT)
-        kept: Kept = {}
+        source, last = self._by_pair.pop(pair_id, _NONE_KEPT)
+        kept: Packed = {}
         members = _packed(state.members, last, kept)
         bids = _packed(state.bids, last, kept)
-        self._keep(pair_id, kept)
+        del source  # held until here: its parts' ids are the keys of ``last``
+        self._keep(pair_id, (state, kept))
         headers = self._headers
         return b"".join(
             (
@@ -82,14 +92,18 @@ class StatePacker:
             self._by_pair.popitem(last=False)
 
 
-def _packed(parts: Iterable[Part], last: Kept, kept: Kept) -> list[bytes]:
-    """Each part's bytes, from ``last`` where the part is the same object; all put in ``kept``."""
+def _packed(parts: Iterable[Part], last: Packed, kept: Packed) -> list[bytes]:
+    """Each part's bytes, from ``last`` where the part is the same object; all put in ``kept``.
+
+    An id found in ``last`` is the very part: the caller holds the state ``last`` was
+    packed from, so its parts live on and no new part can have one of their ids.
+    """
     packed = []
     for part in parts:
         key = id(part)
-        entry = last.get(key)
-        if entry is None or entry[0] is not part:
-            entry = (part, msgpack.packb(part.to_map(), use_bin_type=True))
-        kept[key] = entry
-        packed.append(entry[1])
+        data = last.get(key)
+        if data is None:
+            data = msgpack.packb(part.to_map(), use_bin_type=True)
+        kept[key] = data
+        packed.append(data)
     return packed

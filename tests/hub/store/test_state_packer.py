@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartline_hub.store.state_packer import StatePacker
-from heartline_protocol import Event, Joined, State, apply_event
+from heartline_protocol import Event, Joined, MemberState, State, apply_event
 from tests.protocol.strategies import events, states
 
 
@@ -51,3 +51,13 @@ def test_only_the_most_recently_packed_pairs_are_kept() -> None:
         state = apply_event(state, Event(seq, f"e-{seq}", seq, f"m_{seq}", Joined()))
         assert packer.pack(f"p{seq}", state) == packed_whole(state)
         assert packer.kept_pairs == min(seq, 3)
+
+
+def test_a_part_freed_elsewhere_cannot_lend_its_id_to_a_new_part() -> None:
+    """The kept entry holds the state packed last: were it to hold only bytes by id(),
+    the next state's part would often sit where the freed one was, with its id."""
+    packer = StatePacker()
+    for n in range(50):
+        state = State(version=n, members=(MemberState(f"m_{n}", note=f"note {n}"),))
+        assert packer.pack("p1", state) == packed_whole(state)
+        del state
