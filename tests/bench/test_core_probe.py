@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import time
 
-from bench.loadgen.core_probe import CoreProbe, ProbeReport, holdups, run_delay_ns, waits_during
+from bench.loadgen.core_probe import (
+    CoreProbe,
+    ProbeReport,
+    holdups,
+    run_delay_ns,
+    speed_figures,
+    waits_during,
+)
 
 
 def report(
@@ -65,6 +72,33 @@ def test_a_probe_on_a_real_core_reports_its_core_and_the_watched_process() -> No
     assert seen.core == core
     assert set(seen.waits) == {"runner"}
     assert all(ms > 2.0 for _, ms in seen.stalls)
+    assert len(seen.speeds) >= 1, "the yardstick is timed four times a second"
+    assert all(ms > 0 for _, ms in seen.speeds)
+
+
+def test_a_report_with_its_speeds_survives_its_trip_through_json() -> None:
+    seen = ProbeReport(0, True, [(1.5, 2.25)], {"hub": [(1.51, 3.0)]}, [(1.75, 0.91)])
+
+    assert ProbeReport.from_json(seen.to_json()) == seen
+
+
+def test_the_samples_well_over_the_fast_ones_mark_when_the_core_ran_slow() -> None:
+    start = 100.0
+    speeds = [(start + 5 + n / 4, 0.9) for n in range(16)]  # four seconds at full speed
+    speeds[5] = (speeds[5][0], 1.4)  # 6.25 s into the run: 1.56 times as long
+    speeds[6] = (speeds[6][0], 1.1)  # 1.22 times: not slow
+    seen = ProbeReport(0, True, speeds=[(start + 1, 5.0), *speeds])  # the first: before the window
+
+    figures = speed_figures(seen, (start + 5, start + 9), start)
+
+    assert figures["samples"] == 16
+    assert figures["p10_ms"] == 0.9
+    assert figures["slow_at"] == [6.2]
+    assert figures["slow_share"] == round(1 / 16, 3)
+
+
+def test_a_window_without_samples_says_so() -> None:
+    assert speed_figures(ProbeReport(0, True), (1.0, 2.0), 0.0) == {"samples": 0}
 
 
 def test_the_run_delay_of_a_live_process_only_grows() -> None:

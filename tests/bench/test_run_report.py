@@ -47,7 +47,7 @@ def test_the_slow_deliveries_of_the_window_are_set_against_the_probes_reports() 
     rec.sent[1], rec.delivered[1] = 105.500, 105.501  # fast
     rec.sent[2], rec.delivered[2] = 103.000, 103.050  # slow, but in the warm-up
     reports = [
-        ProbeReport(core=0, realtime=True, stalls=[(105.005, 3.0)]),
+        ProbeReport(core=0, realtime=True, stalls=[(105.005, 3.0)], speeds=[(105.25, 1.0)]),
         ProbeReport(core=1, realtime=True, waits={"valkey": [(105.010, 5.0)]}),
     ]
     load = Load(rec, start, 1.0, 0, 2, 0, Window(1, 2), None, reports)
@@ -61,5 +61,17 @@ def test_the_slow_deliveries_of_the_window_are_set_against_the_probes_reports() 
         "core0_stalls": {"count": 1, "total_ms": 3.0, "max_ms": 3.0, "at": [[5.0, 3.0]]},
         "core1_stalls": {"count": 0, "total_ms": 0, "max_ms": 0.0, "at": []},
         "waited_during_slow": {"valkey": {"ms_per_slow": 5.0, "by_chance_ms": 0.01}},
+        "core0_yardstick": {
+            "samples": 1,
+            "p10_ms": 1.0,
+            "p50_ms": 1.0,
+            "p90_ms": 1.0,
+            "slow_share": 0.0,
+            "slow_at": [],
+        },
+        "core1_yardstick": {"samples": 0},
     }
-    assert "valkey 5.0 (0.01)" in "\n".join(readable_holdups(figures))
+    text = "\n".join(readable_holdups(figures))
+    assert "valkey 5.0 (0.01)" in text
+    assert "core0 yardstick ms" in text
+    assert "core1 yardstick" not in text, "no samples, no line"

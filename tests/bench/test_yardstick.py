@@ -1,0 +1,36 @@
+"""The yardstick that says how fast a core runs plain Python now (bench/loadgen/yardstick.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.loadgen.yardstick import work, yardstick_ms
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_work_is_the_same_every_time() -> None:
+    assert work(1_000) == work(1_000) == sum(i * i % 7 for i in range(1_000))
+
+
+def test_each_timing_is_printed_when_asked_for() -> None:
+    core = min(os.sched_getaffinity(0))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen.yardstick", "--core", str(core), "--times", "3"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+    times = json.loads(done.stdout)
+    assert len(times) == 3
+    assert all(ms > 0 for ms in times)
+
+
+def test_the_yardstick_is_the_median_of_its_timings_on_the_core() -> None:
+    assert yardstick_ms(min(os.sched_getaffinity(0)), repeats=3) > 0
