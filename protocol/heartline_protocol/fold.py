@@ -108,12 +108,17 @@ _NEWCOMER = MemberState("newcomer")
 """A member's state before their first event; copied with the member's id."""
 
 
+_BLANK_BID = Bid(seq=1, kind="check_in", member="m_blank", at=0)
+_BLANK_ACK = BidAck(seq=1, member="m_blank", at=0)
+"""Checked bids to copy every field of a new one onto (frozen.py: structs are evolved)."""
+
+
 def _fold_bids(bids: tuple[Bid, ...], event: Event) -> tuple[Bid, ...]:
     body = event.body
     if isinstance(body, FeelingDisconnected | CheckIn):
         wish = body.wish if isinstance(body, FeelingDisconnected) else None
-        bid = assemble(
-            Bid,
+        bid = evolve(
+            _BLANK_BID,
             seq=event.seq,
             kind=body.kind,
             member=event.member,
@@ -123,7 +128,7 @@ def _fold_bids(bids: tuple[Bid, ...], event: Event) -> tuple[Bid, ...]:
         )
         return (*bids, bid)
     if isinstance(body, Ack):
-        ack = assemble(BidAck, seq=event.seq, member=event.member, at=event.at, reply=body.reply)
+        ack = evolve(_BLANK_ACK, seq=event.seq, member=event.member, at=event.at, reply=body.reply)
         heard = tuple(_hear(bid, event.member, body.target, ack) for bid in bids)
         return _drop_old_acknowledged(heard)
     return bids

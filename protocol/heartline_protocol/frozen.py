@@ -1,4 +1,4 @@
-"""Copies of frozen dataclasses whose fields were checked when they were built.
+"""Copies of frozen dataclasses and structs whose fields were checked when they were built.
 
 Every frame and state class checks its fields in ``__post_init__``, so no
 invalid value comes from the wire or from a caller. The fold (fold.py)
@@ -7,12 +7,19 @@ the state and of the event, all checked when those were built: checking
 them again was about two thirds of a fold's cost (BENCHMARKS.md, sixth
 slice). :func:`evolve` and :func:`assemble` build such objects without
 ``__init__`` and its checks; nothing else should use them.
+
+The state's parts are msgspec structs (state.py): :func:`evolve` copies
+them with ``msgspec.structs.replace``, which does not run
+``__post_init__``. :func:`assemble` builds dataclasses only; a new struct
+is an :func:`evolve` of a checked one (fold.py keeps a blank bid and ack).
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
+
+import msgspec
 
 __all__ = ["assemble", "evolve"]
 
@@ -21,6 +28,8 @@ T = TypeVar("T")
 
 def evolve(checked: T, **changes: Any) -> T:
     """``dataclasses.replace(checked, **changes)``, for values already checked."""
+    if isinstance(checked, msgspec.Struct):
+        return msgspec.structs.replace(checked, **changes)
     copy = object.__new__(type(checked))
     for name in _names(type(checked)):
         value = changes[name] if name in changes else getattr(checked, name)
@@ -29,7 +38,9 @@ def evolve(checked: T, **changes: Any) -> T:
 
 
 def assemble(cls: type[T], **values: Any) -> T:
-    """``cls(**values)``, for values already checked; fields not given take their default."""
+    """``cls(**values)``, for values already checked; fields not given take their default.
+
+    ``cls`` is a dataclass (see the module's docstring for structs)."""
     built = object.__new__(cls)
     for name, default in _defaults(cls):
         object.__setattr__(built, name, values.get(name, default))

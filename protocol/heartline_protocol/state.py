@@ -21,6 +21,14 @@ space            space_ended     check_in_due
 Any other (status, event) pair leaves the status as it is. Times are absolute
 server times in milliseconds, so a widget can count down to ``until`` and show
 "check-in due" on its own when the time passes.
+
+The state's parts (:class:`MemberState`, :class:`Bid`, :class:`BidAck`) are
+frozen msgspec structs that CPython's cycle collector does not track
+(``gc=False``): they hold only numbers, strings and each other, so they can
+never be part of a reference cycle, and a hub holds a dozen of them for
+every pair it serves. Tracked, they were most of what each collection pass
+walked while a thousand pairs filled their bids (BENCHMARKS.md, twelfth
+slice). :class:`State` itself stays a frozen dataclass.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+import msgspec
 
 from .errors import ErrorCode, ProtocolError
 from .events import HubEventKind
@@ -81,8 +91,7 @@ def _check_status(value: object, field: str) -> MemberStatus:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class MemberState:
+class MemberState(msgspec.Struct, frozen=True, gc=False):
     """One member: status, the space they are in, and presence."""
 
     id: str
@@ -98,7 +107,7 @@ class MemberState:
 
     def __post_init__(self) -> None:
         check_id(self.id, "id")
-        object.__setattr__(self, "status", _check_status(self.status, "status"))
+        msgspec.structs.force_setattr(self, "status", _check_status(self.status, "status"))
         optional(check_int, self.since, "since")
         optional(check_int, self.until, "until")
         optional(check_text, self.note, "note")
@@ -147,8 +156,7 @@ class MemberState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class BidAck:
+class BidAck(msgspec.Struct, frozen=True, gc=False):
     """The acknowledgment that closed a bid: the ``ack`` event at ``seq``."""
 
     seq: int
@@ -170,8 +178,7 @@ class BidAck:
         return cls(seq=m.get("seq"), member=m.get("member"), at=m.get("at"), reply=m.get("reply"))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True, slots=True)
-class Bid:
+class Bid(msgspec.Struct, frozen=True, gc=False):
     """A ``feeling_disconnected`` or ``check_in`` and, once heard, its ack."""
 
     seq: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 from hypothesis import given
@@ -13,19 +14,32 @@ from heartline_protocol.frozen import assemble, evolve
 from .strategies import events
 
 
-def test_evolve_is_replace_without_the_checks() -> None:
+def test_evolve_is_the_constructor_with_the_changes_without_the_checks() -> None:
     member = MemberState("m_A", online=True, received=4)
     evolved = evolve(member, status=MemberStatus.SPACE, since=5, until=9, space_seq=3, note="n")
-    assert evolved == replace(
-        member, status=MemberStatus.SPACE, since=5, until=9, space_seq=3, note="n"
-    )
+    assert evolved == MemberState(
+        "m_A", MemberStatus.SPACE, 5, 9, "n", 3, online=True, received=4
+    ), "a struct (msgspec) evolves"
     assert member == MemberState("m_A", online=True, received=4), "the original is unchanged"
+    state = State(version=1, members=(member,))
+    assert evolve(state, version=2) == replace(state, version=2), "a dataclass evolves"
 
 
 def test_assemble_is_the_constructor_with_its_defaults() -> None:
-    assert assemble(Bid, seq=3, kind="check_in", member="m_A", at=7) == Bid(3, "check_in", "m_A", 7)
-    ack = assemble(BidAck, seq=4, member="m_B", at=8, reply="heard")
-    assert ack == BidAck(4, "m_B", 8, reply="heard")
+    assert assemble(State, version=3) == State(3)
+    assert assemble(State, version=3, bids=(Bid(3, "check_in", "m_A", 7),)).members == ()
+
+
+@given(st.lists(events, max_size=12))
+def test_the_parts_of_a_folded_state_are_not_tracked_by_the_cycle_collector(
+    stream: list[Event],
+) -> None:
+    state = State(version=0)
+    for seq, event in enumerate(stream, start=1):
+        state = apply_event(state, replace(event, seq=seq))
+    parts = [*state.members, *state.bids, *(bid.ack for bid in state.bids if bid.ack)]
+    assert not any(gc.is_tracked(part) for part in parts)
+    assert not gc.is_tracked(BidAck(4, "m_B", 8, reply="heard"))
 
 
 @given(st.lists(events, max_size=12))
