@@ -9,15 +9,16 @@ slice). :func:`evolve` and :func:`assemble` build such objects without
 ``__init__`` and its checks; nothing else should use them.
 
 The state's parts are msgspec structs (state.py): :func:`evolve` copies
-them with ``msgspec.structs.replace``, which does not run
-``__post_init__``. :func:`assemble` builds dataclasses only; a new struct
-is an :func:`evolve` of a checked one (fold.py keeps a blank bid and ack).
+one and sets the changed fields with ``msgspec.structs.force_setattr``
+(``msgspec.structs.replace`` runs ``__post_init__``, and with it every
+check). :func:`assemble` builds dataclasses only; a new struct is an
+:func:`evolve` of a checked one (fold.py keeps a blank bid and ack).
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -29,11 +30,18 @@ T = TypeVar("T")
 def evolve(checked: T, **changes: Any) -> T:
     """``dataclasses.replace(checked, **changes)``, for values already checked."""
     if isinstance(checked, msgspec.Struct):
-        return msgspec.structs.replace(checked, **changes)
+        return cast(T, _evolved_struct(checked, changes))
     copy = object.__new__(type(checked))
     for name in _names(type(checked)):
         value = changes[name] if name in changes else getattr(checked, name)
         object.__setattr__(copy, name, value)
+    return copy
+
+
+def _evolved_struct(checked: msgspec.Struct, changes: dict[str, Any]) -> msgspec.Struct:
+    copy: msgspec.Struct = checked.__copy__()  # type: ignore[attr-defined]  # as copy.copy
+    for name, value in changes.items():
+        msgspec.structs.force_setattr(copy, name, value)
     return copy
 
 
