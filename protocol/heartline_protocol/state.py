@@ -25,7 +25,7 @@ server times in milliseconds, so a widget can count down to ``until`` and show
 The state's parts (:class:`MemberState`, :class:`Bid`, :class:`BidAck`) are
 frozen msgspec structs that CPython's cycle collector does not track
 (``gc=False``): they hold only numbers, strings and each other, so they can
-never be part of a reference cycle, and a hub holds a dozen of them for
+never be part of a reference cycle, and a hub holds about two dozen for
 every pair it serves. Tracked, they were most of what each collection pass
 walked while a thousand pairs filled their bids (BENCHMARKS.md, twelfth
 slice). :class:`State` itself stays a frozen dataclass.
