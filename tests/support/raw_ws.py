@@ -65,10 +65,18 @@ class RawWebSocket:
             return self.frames.pop(0)
 
     async def closed_by_hub(self, timeout: float = 5.0) -> bool:
-        """Whether the hub closes the TCP connection within ``timeout`` (reading to the end)."""
-        async with asyncio.timeout(timeout):
-            while await self.reader.read(65536):
-                pass
+        """Whether the hub closes the TCP connection within ``timeout`` (reading to the end).
+
+        A reset counts: a hub that fails the connection (1002, 1007) closes at
+        once, and the close frame this side sends back in answer may reach
+        a socket already closed, which the hub's kernel answers with a reset.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.reader.read(65536):
+                    pass
+        except ConnectionResetError:
+            pass
         return True
 
     def close(self) -> None:
