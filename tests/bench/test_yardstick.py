@@ -13,8 +13,10 @@ from bench.loadgen.yardstick import work, yardstick_ms
 ROOT = Path(__file__).parents[2]
 
 
-def test_the_work_is_the_same_every_time() -> None:
-    assert work(1_000) == work(1_000) == sum(i * i % 7 for i in range(1_000))
+def test_the_work_is_a_fixed_computation() -> None:
+    """Runs compare only if every run times the same work: its result is pinned here."""
+    assert work(1_000) == 2001
+    assert work(7) == 0 + 1 + 4 + 2 + 2 + 4 + 1
 
 
 def test_each_timing_is_printed_when_asked_for() -> None:
@@ -32,5 +34,8 @@ def test_each_timing_is_printed_when_asked_for() -> None:
     assert all(ms > 0 for ms in times)
 
 
-def test_the_yardstick_is_the_median_of_its_timings_on_the_core() -> None:
-    assert yardstick_ms(min(os.sched_getaffinity(0)), repeats=3) > 0
+def test_the_yardstick_on_a_core_is_milliseconds_to_two_places() -> None:
+    ms = yardstick_ms(min(os.sched_getaffinity(0)), repeats=3)
+
+    assert ms > 0
+    assert ms == round(ms, 2)
