@@ -46,6 +46,7 @@ from .core_probe import (
 )
 from .generator import NOT_SET, Client, Phases, Recorder, connect_all, run_load
 from .node_generator import NodeGenerator
+from .valkey_log import BackgroundWrite, background_writes, wall_to_perf_counter
 
 HUB_CORE = 0
 LOAD_CORE = 1
@@ -289,6 +290,11 @@ class Stack:
                 if start <= at <= end:
                     found.append((at, figures))
         return found
+
+    def valkey_background_writes(self) -> list[BackgroundWrite]:
+        """Valkey's background writes (forks) so far, on ``time.perf_counter()``'s clock."""
+        log = self.valkey.log_path.read_text(errors="replace")
+        return background_writes(log, wall_to_perf_counter())
 
     def hub_log(self, tail: int | None = 4000) -> str:
         self.log.flush()
@@ -559,6 +565,9 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             )
     if load.probe_reports is not None:
         result["holdups"] = holdup_figures(load, phases)
+    result["valkey_background_writes"] = writes_in_run(
+        stack.valkey_background_writes(), start, phases
+    )
     result["verdict"], result["reasons"] = verdict(result, 2 * args.pairs, load.connected)
     return result
 
@@ -588,6 +597,15 @@ def holdup_figures(load: Load, phases: Phases) -> dict[str, Any]:
         if report.waits:
             figures["waited_during_slow"] = waits_during(slow, report, window)
     return figures
+
+
+def writes_in_run(
+    writes: Sequence[BackgroundWrite], start: float, phases: Phases
+) -> list[list[float | str]]:
+    """[s into the run, kind, ms] of Valkey's background writes from the schedule's start
+    to the drain's end."""
+    end = start + phases.warmup_s + phases.measure_s + phases.drain_s
+    return [[round(at - start, 2), kind, ms] for at, kind, ms in writes if start <= at <= end]
 
 
 def pauses_figures(pauses: Sequence[tuple[float, float]], start: float) -> dict[str, Any]:
@@ -631,6 +649,14 @@ def readable(r: dict[str, Any]) -> str:
             f"  hub RSS MiB: {r['hub_rss_mib']}",
             f"  deliveries over {SLOW_MS:.0f} ms [s into the run, count, worst ms]: "
             f"{r['slow_bursts']}",
+            *(
+                [
+                    "  Valkey's background writes, forked [s into the run, kind, ms]: "
+                    f"{r['valkey_background_writes']}"
+                ]
+                if "valkey_background_writes" in r
+                else []
+            ),
             *(
                 [f"  hub GC passes over 5 ms [s, generation, ms]: {r['hub_gc_pauses']}"]
                 if "hub_gc_pauses" in r
