@@ -601,8 +601,8 @@ def holdup_figures(load: Load, phases: Phases) -> dict[str, Any]:
 
 def writes_in_run(
     writes: Sequence[BackgroundWrite], start: float, phases: Phases
-) -> list[list[float | str]]:
-    """[s into the run, kind, ms] of Valkey's background writes from the schedule's start
+) -> list[list[float | str | None]]:
+    """[s into the run, kind, ms or None] of Valkey's background writes from the schedule's start
     to the drain's end."""
     end = start + phases.warmup_s + phases.measure_s + phases.drain_s
     return [[round(at - start, 2), kind, ms] for at, kind, ms in writes if start <= at <= end]

@@ -18,8 +18,9 @@ from datetime import datetime
 
 __all__ = ["BackgroundWrite", "background_writes", "wall_to_perf_counter"]
 
-BackgroundWrite = tuple[float, str, float]
-"""(start on the run's clock, ``"aof_rewrite"`` or ``"snapshot"``, ms until Valkey reaped it)."""
+BackgroundWrite = tuple[float, str, float | None]
+"""(start on the run's clock, ``"aof_rewrite"`` or ``"snapshot"``, ms until Valkey reaped
+it, ``None`` while it runs)."""
 
 _LINE = re.compile(r"^\d+:M (\d\d \w{3} \d{4} \d\d:\d\d:\d\d\.\d{3}) [*#.-] (.*)$")
 _STARTS = {
@@ -40,7 +41,7 @@ def wall_to_perf_counter() -> float:
 
 def background_writes(log: str, offset: float) -> list[BackgroundWrite]:
     """Each background write the log shows starting, on the run's clock (``offset``
-    from :func:`wall_to_perf_counter`); one still running has an ``inf`` duration."""
+    from :func:`wall_to_perf_counter`); one still running has no duration (``None``)."""
     started: dict[str, float] = {}
     writes: list[BackgroundWrite] = []
     for line in log.splitlines():
@@ -54,8 +55,8 @@ def background_writes(log: str, offset: float) -> list[BackgroundWrite]:
         elif (kind := _kind_of(message, _ENDS)) is not None and kind in started:
             began = started.pop(kind)
             writes.append((began, kind, round((at - began) * 1000, 1)))
-    writes.extend((began, kind, float("inf")) for kind, began in started.items())
-    return sorted(writes)
+    writes.extend((began, kind, None) for kind, began in started.items())
+    return sorted(writes, key=lambda write: write[0])
 
 
 def _kind_of(message: str, prefixes: dict[str, str]) -> str | None:
