@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-__all__ = ["BEAT_S", "next_beat", "on_beat", "sleep_to_beat", "until_beat"]
+__all__ = ["BEAT_S", "beat_due", "next_beat", "on_beat", "sleep_to_beat", "until_beat"]
 
 BEAT_S = 0.25
 """A power of two: every beat is an exact float, the same in every chore."""
@@ -28,6 +28,18 @@ BEAT_S = 0.25
 def on_beat(when: float) -> float:
     """The beat nearest ``when`` (a time on the loop's clock)."""
     return round(when / BEAT_S) * BEAT_S
+
+
+def beat_due(due: float, period_s: float) -> float:
+    """When a chore on a grid of its own (``period_s`` apart) wakes for the time ``due``:
+    on the nearest beat, or at ``due`` itself when the period is shorter than a beat.
+
+    Rounded to beats, a grid finer than the beats would bunch: ticks 0.15 s apart
+    fall on beats 0.25 and 0.5 s apart, and a chore of each second tick runs
+    0.5 s apart now and then instead of 0.3 s."""
+    if period_s < BEAT_S:
+        return due
+    return on_beat(due)
 
 
 def next_beat(now: float) -> float:

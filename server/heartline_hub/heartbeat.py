@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from heartline_protocol import CloseCode, Ping, encode
 
-from .beat import on_beat
+from .beat import beat_due
 from .clock import now_ms
 from .metrics import HEARTBEAT_PINGS
 from .tasks import cancel_and_wait
@@ -97,11 +98,9 @@ class Heartbeat:
     async def _tick_forever(self) -> None:
         """Tick through the phases; a late tick does not shift the next ones."""
         loop = asyncio.get_running_loop()
-        due = loop.time()
         phase = 0
-        while True:
-            due += self.tick_s
-            await asyncio.sleep(max(0.0, on_beat(due) - loop.time()))
+        for wake_at in self.wake_times(loop.time()):
+            await asyncio.sleep(max(0.0, wake_at - loop.time()))
             now = time.monotonic()
             frame, parts = self._begin_tick(phase, now)
             for index, part in enumerate(parts):
@@ -109,6 +108,15 @@ class Heartbeat:
                     await asyncio.sleep(0)
                 self._ping_quiet(part, now, frame)
             phase = (phase + 1) % len(self._phases)
+
+    def wake_times(self, start: float) -> Iterator[float]:
+        """When the ticks after ``start`` (on the loop's clock) run: a tick apart, each on
+        the beat nearest, with the hub's other chores (beat.py), unless ticks come more
+        often than beats (intervals under half a second)."""
+        due = start
+        while True:
+            due += self.tick_s
+            yield beat_due(due, self.tick_s)
 
     def tick(self, phase: int, now: float) -> int:
         """Ping the quiet sessions of ``phase``, end the silent ones of it and of the phase

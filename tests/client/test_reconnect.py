@@ -102,9 +102,9 @@ async def test_an_idle_client_stays_connected_by_answering_the_hubs_pings(
     pings, answered, are what the hub hears (SPEC.md 7.7). Had the connection
     dropped, the pair's log would hold A going offline and back.
 
-    Half a second, because its phases' ticks (a quarter second apart) fall on the
-    hub's beat: at 300 ms they were rounded to 0.25 or 0.5 s apart, and after the
-    longer gaps the client's own ping (1.25 intervals) took the place of the hub's."""
+    Half a second: the client pings on its own after 1.25 intervals of silence, so a
+    hub's ping more than a quarter interval late (125 ms here) lets the client's take
+    its place, and the hub then skips its next one."""
     hub = start_hub(heartbeat_ms="500")
     couple = await pair_up(http, hub.url)
     async with heartline.connect(hub.ws_url, couple.a.token, QUICK) as a:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from heartline_hub.beat import BEAT_S, next_beat, on_beat, sleep_to_beat, until_beat
+from heartline_hub.beat import BEAT_S, beat_due, next_beat, on_beat, sleep_to_beat, until_beat
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,12 @@ def test_the_next_beat_is_after_now_and_at_most_a_beat_away(now: float, beat: fl
 
 def test_a_period_shorter_than_a_beat_is_kept_as_it_is() -> None:
     assert until_beat(0.05, 1000.037) == 0.05
+
+
+def test_a_grid_of_a_beat_or_more_wakes_on_the_beat_and_a_finer_one_when_due() -> None:
+    assert beat_due(1000.13, BEAT_S) == 1000.25
+    assert beat_due(1000.13, 0.96) == 1000.25
+    assert beat_due(1000.13, 0.15) == 1000.13
 
 
 @pytest.mark.parametrize("now", [1000.0, 1000.1249, 1000.1251, 1000.2499])

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 
+from heartline_hub.beat import on_beat
 from heartline_hub.heartbeat import NEVER, PINGS_AT_ONCE, Heartbeat
 from heartline_protocol import CloseCode, Ping, Pong, decode_from_hub
 from tests.support.abuse import still_open
@@ -172,6 +175,22 @@ def test_a_short_interval_still_checks_twice_an_interval() -> None:
     heartbeat = Heartbeat(0.3)
     assert len(heartbeat._phases) == 2
     assert abs(heartbeat.tick_s - 0.15) < 1e-9
+
+
+def test_the_ticks_wake_with_the_hubs_other_chores_on_the_beat() -> None:
+    ticks = itertools.islice(Heartbeat(INTERVAL_S).wake_times(start=1000.1), 52)
+
+    wake_times = list(ticks)
+    assert all(wake_at == on_beat(wake_at) for wake_at in wake_times)
+    assert wake_times[-1] == on_beat(1000.1 + 2 * INTERVAL_S)
+
+
+def test_ticks_closer_than_beats_keep_their_spacing_so_each_phase_comes_an_interval_apart() -> None:
+    ticks = itertools.islice(Heartbeat(0.3).wake_times(start=1000.0), 12)
+
+    of_one_phase = list(ticks)[::2]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(of_one_phase)]
+    assert gaps == pytest.approx([0.3] * 5)
 
 
 # What a device sees, from a hub process.
