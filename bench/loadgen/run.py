@@ -375,14 +375,33 @@ def slow_bursts(rec: Recorder, sent: Sequence[int], start: float) -> list[list[f
     return [[slot / 10, count, round(ms, 1)] for slot, (count, ms) in sorted(worst)]
 
 
-def summarize(rec: Recorder, start: float, rate: float, phases: Phases) -> dict[str, Any]:
+def undelivered(rec: Recorder, sent: Sequence[int], senders: int) -> tuple[list[int], list[int]]:
+    """The signals of ``sent`` that the hub did not refuse and the partner never received:
+    those a later signal of the same device did reach (lost: the hub delivers a pair's
+    events in order), and those after its last delivered one (on their way when the
+    drain ended, or lost at the end). Signal ``k`` is sent by client ``k % senders``."""
+    last_delivered: dict[int, int] = {}
+    for k in sent:
+        if rec.delivered[k] != NOT_SET:
+            last_delivered[k % senders] = k
+    gaps: list[int] = []
+    tail: list[int] = []
+    for k in sent:
+        if rec.delivered[k] == NOT_SET and k not in rec.failed:
+            (gaps if k < last_delivered.get(k % senders, -1) else tail).append(k)
+    return gaps, tail
+
+
+def summarize(
+    rec: Recorder, start: float, rate: float, phases: Phases, senders: int
+) -> dict[str, Any]:
     first = int(rate * phases.warmup_s)
     window = range(first, rec.capacity)
     w0, w1 = start + phases.warmup_s, start + phases.warmup_s + phases.measure_s
     sent = [k for k in window if rec.sent[k] != NOT_SET]
     in_window = sum(1 for k in sent if w0 <= rec.sent[k] <= w1 + MAX_SEND_LAG_P99_MS / 1000)
     failed = [k for k in sent if k in rec.failed]
-    lost = [k for k in sent if rec.delivered[k] == NOT_SET and k not in rec.failed]
+    lost, undelivered_at_end = undelivered(rec, sent, senders)
     no_result = [k for k in sent if rec.result[k] == NOT_SET]
     failed_codes: dict[str, int] = {}
     for k in failed:
@@ -392,6 +411,7 @@ def summarize(rec: Recorder, start: float, rate: float, phases: Phases) -> dict[
         "sent": len(sent),
         "sent_in_window_ratio": round(in_window / (rate * phases.measure_s), 4),
         "lost": len(lost),
+        "undelivered_at_end": len(undelivered_at_end),
         "failed": len(failed),
         "failed_codes": failed_codes,
         "no_result": len(no_result),
@@ -426,6 +446,9 @@ def verdict(result: dict[str, Any], clients: int, connected: int) -> tuple[str, 
     checks = {
         f"connected {connected}/{clients}": connected == clients,
         f"lost {result['lost']}": result["lost"] == 0,
+        f"undelivered when the drain ended {result['undelivered_at_end']}": (
+            result["undelivered_at_end"] == 0
+        ),
         f"failed {result['failed']}": result["failed"] == 0,
         f"duplicates {result['duplicates']}": result["duplicates"] == 0,
         f"misrouted {result['misrouted']}": result["misrouted"] == 0,
@@ -537,7 +560,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "pairing_s": round(pairing_s, 2),
         "connect_s": round(load.connect_s, 2),
         "handshakes_refused": load.refused,
-        **summarize(load.rec, load.start, args.rate, phases),
+        **summarize(load.rec, load.start, args.rate, phases, senders=2 * args.pairs),
         **load.window.figures,
     }
     result["hub_rss_mib"] = {
@@ -629,7 +652,9 @@ def readable(r: dict[str, Any]) -> str:
             f"  pairing {r['pairing_s']} s, connect {r['connect_s']} s "
             f"({r['handshakes_refused']} handshakes refused with unavailable and retried)",
             f"  offered {r['offered']}, sent {r['sent']} "
-            f"({r['sent_in_window_ratio']:.1%} inside the window), lost {r['lost']}, "
+            f"({r['sent_in_window_ratio']:.1%} inside the window), lost {r['lost']} "
+            f"(a later signal of the device arrived), undelivered when the drain ended "
+            f"{r['undelivered_at_end']} (on their way, or lost at the end), "
             f"failed {r['failed']} {r['failed_codes']}, no result {r['no_result']}, "
             f"duplicates {r['duplicates']}, misrouted {r['misrouted']}",
             row("partner ms", r["partner_ms"]),

@@ -67,7 +67,7 @@ def _median(results: Sequence[dict[str, Any]], *path: str) -> float | None:
 def summary(results: Sequence[dict[str, Any]], repeats: int) -> str:
     lines = [
         "| rate/s | verdicts | partner p50 / p99 / p99.9 ms | result p99 ms | send lag p99 ms "
-        "| hub CPU | Valkey CPU | generator CPU | lost | failed |",
+        "| hub CPU | Valkey CPU | generator CPU | lost / undelivered at the end | failed |",
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rate in sorted({r["rate"] for r in results}):
@@ -83,7 +83,8 @@ def summary(results: Sequence[dict[str, Any]], repeats: int) -> str:
             f"| {_median(ok, 'partner_ms', 'p50')} / {_median(ok, 'partner_ms', 'p99')} / "
             f"{_median(ok, 'partner_ms', 'p99.9')} | {_median(ok, 'result_ms', 'p99')} "
             f"| {_median(ok, 'send_lag_ms', 'p99')} | {pct('hub_cpu')} | {pct('valkey_cpu')} "
-            f"| {pct('generator_cpu')} | {sum(r.get('lost', 0) for r in ok)} "
+            f"| {pct('generator_cpu')} | {sum(r.get('lost', 0) for r in ok)} / "
+            f"{sum(r.get('undelivered_at_end', 0) for r in ok)} "
             f"| {sum(r.get('failed', 0) for r in ok)} |"
         )
     lines.append(f"\nmaximum sustainable rate: {max_sustainable(results, repeats)} signals/s")

@@ -13,6 +13,7 @@ from bench.loadgen.run import (
     holdup_figures,
     pauses_figures,
     readable_holdups,
+    undelivered,
 )
 
 
@@ -75,3 +76,18 @@ def test_the_slow_deliveries_of_the_window_are_set_against_the_probes_reports() 
     assert "valkey 5.0 (0.01)" in text
     assert "core0 yardstick ms" in text
     assert "core1 yardstick" not in text, "no samples, no line"
+
+
+def test_a_signal_a_later_one_of_its_device_overtook_is_lost_and_the_tail_is_undelivered() -> None:
+    rec = Recorder(capacity=8)
+    senders = 2
+    for k in range(8):
+        rec.sent[k] = 100.0 + k / 10
+    for k in (0, 4, 1):  # device 0: 0 and 4 arrived, 2 did not, 6 after its last; device 1: 1
+        rec.delivered[k] = rec.sent[k] + 0.001
+    rec.failed[5] = "unavailable"  # refused, never stored: neither lost nor on its way
+
+    lost, tail = undelivered(rec, range(8), senders)
+
+    assert lost == [2]
+    assert tail == [3, 6, 7]

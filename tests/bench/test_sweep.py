@@ -30,12 +30,12 @@ def test_the_summary_names_each_rate_its_verdicts_and_the_sustainable_rate() -> 
     results = [
         {**run, "partner_ms": {"p50": 1.0, "p99": 5.0 + n, "p99.9": 9.0}, "result_ms": {"p99": 6.0},
          "send_lag_ms": {"p99": 1.0}, "hub_cpu": 0.5, "valkey_cpu": 0.2, "generator_cpu": 0.3,
-         "lost": 0, "failed": n}
+         "lost": 0, "undelivered_at_end": n % 2, "failed": n}
         for n, run in enumerate(runs(500, "ppp"))
     ]  # fmt: skip
 
     text = summary(results, 3)
 
     assert "| 500 | pass, pass, pass | 1.0 / 6.0 / 9.0 | 6.0 |" in text
-    assert "| 50% | 20% | 30% | 0 | 3 |" in text
+    assert "| 50% | 20% | 30% | 0 / 1 | 3 |" in text
     assert text.endswith("maximum sustainable rate: 500 signals/s")
