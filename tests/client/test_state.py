@@ -66,3 +66,12 @@ def test_seconds_left_counts_down_by_the_hubs_clock() -> None:
     assert left is not None
     assert 598 < left <= 600
     assert shared.seconds_left("m_A") is None
+
+
+def test_a_clock_behind_the_hubs_never_counts_down_from_above_the_spaces_length() -> None:
+    shared = SharedState.from_welcome(welcome())
+    at = int(shared.clock.server_now_ms()) + 50  # stamped by a hub 50 ms ahead of the estimate
+    space = NeedSpace(duration=600, until=at + 600_000)
+    shared.accept(Event(seq=1, id="e1.1", at=at, member="m_B", body=space))
+
+    assert shared.seconds_left("m_B") == 600.0

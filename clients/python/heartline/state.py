@@ -107,8 +107,15 @@ class SharedState:
         return None if self.partner is None else self.state.member(self.partner)
 
     def seconds_left(self, member: str | None = None) -> float | None:
-        """Seconds until ``member``'s space ends by the hub's clock; None if not in space."""
+        """Seconds until ``member``'s space ends by the hub's clock; None if not in space.
+
+        Never more than from ``since`` (a time the hub has passed) to ``until``: the
+        estimate of the hub's clock can run a little behind it, and a countdown that
+        starts above the space's length reads as a bug."""
         who = self.state.member(member or self.partner or self.member)
         if who is None or who.status is not MemberStatus.SPACE or who.until is None:
             return None
-        return max(0.0, (who.until - self.clock.server_now_ms()) / 1000)
+        left_ms = who.until - self.clock.server_now_ms()
+        if who.since is not None:
+            left_ms = min(left_ms, who.until - who.since)
+        return max(0.0, left_ms / 1000)
